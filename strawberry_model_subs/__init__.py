@@ -1,0 +1,37 @@
+"""Real-time GraphQL subscriptions on Django model changes, generated from DRF serializers.
+
+Decorate a ``ModelSerializer`` with :func:`model_subscription`, add :func:`subscription_type` to
+the Strawberry schema, mount :class:`~strawberry_model_subs.consumers.GraphQLWSConsumer` and
+:class:`~strawberry_model_subs.views.GraphQLView`: every committed create, update and delete of
+the model is pushed to the websocket clients that subscribed.
+"""
+
+from __future__ import annotations
+
+from .bridge import anotify, notify
+from .events import Action, Event, Operation
+from .exceptions import (
+    ConfigurationError,
+    ModelSubsError,
+    RegistrationError,
+    UnsupportedFieldError,
+)
+from .registry import model_subscription
+from .scalars import BigInt
+from .schema import SubscriptionResult, subscription_type
+
+__all__ = [
+    "Action",
+    "BigInt",
+    "ConfigurationError",
+    "Event",
+    "ModelSubsError",
+    "Operation",
+    "RegistrationError",
+    "SubscriptionResult",
+    "UnsupportedFieldError",
+    "anotify",
+    "model_subscription",
+    "notify",
+    "subscription_type",
+]

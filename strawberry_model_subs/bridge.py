@@ -1,0 +1,144 @@
+"""Model signals to channel-layer events: the library's only writer.
+
+``post_save`` and ``post_delete`` receivers are connected for each registered model (with the
+model as sender, so other models keep Django's fast deletes). A save is serialized inside
+``transaction.on_commit``, so the event carries the committed state (many-to-many changes made
+later in the same transaction included) and a rolled-back transaction costs nothing. A delete is
+serialized when it happens, while the object and its primary key still exist, and sent on commit.
+Either way the representation is computed once per event and stream, and sent once per stream to
+the group of the processes that have subscribers.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from functools import partial
+from typing import Any
+
+from asgiref.sync import async_to_sync, sync_to_async
+from django.db import models, transaction
+from django.db.models.signals import post_delete, post_save
+
+from .conf import get_settings
+from .events import CHANGE_ACTIONS, Action, EventMessage, event_message, group_name
+from .layers import get_layer
+from .registry import Registration, registrations_for_model
+
+logger = logging.getLogger(__name__)
+
+
+def connect_model(model: type[models.Model]) -> None:
+    """Connect the receivers for ``model`` (idempotent; done when a serializer is registered)."""
+    uid = f"strawberry_model_subs:{model._meta.label_lower}"
+    post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=uid)
+    post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=uid)
+
+
+def _on_save(
+    sender: type[models.Model],
+    instance: models.Model,
+    created: bool = False,
+    raw: bool = False,
+    using: str | None = None,
+    **kwargs: Any,
+) -> None:
+    if raw:  # loaddata: fixtures are data being restored, not changes to announce
+        return
+    action = Action.CREATE if created else Action.UPDATE
+    pk = instance.pk
+    for registration in registrations_for_model(sender):
+        transaction.on_commit(
+            partial(_publish_saved, registration, instance, pk, action), using=using, robust=True
+        )
+
+
+def _on_delete(
+    sender: type[models.Model], instance: models.Model, using: str | None = None, **kwargs: Any
+) -> None:
+    for registration in registrations_for_model(sender):
+        message = _message(registration, instance, instance.pk, Action.DELETE)
+        if message is not None:
+            transaction.on_commit(partial(_send, message), using=using, robust=True)
+
+
+def _publish_saved(
+    registration: Registration, instance: models.Model, pk: Any, action: Action
+) -> None:
+    if instance.pk is None:
+        # Deleted later in the same transaction: Django has cleared the primary key.
+        instance = copy.copy(instance)
+        instance.pk = pk
+    message = _message(registration, instance, pk, action)
+    if message is not None:
+        _send(message)
+
+
+def _message(
+    registration: Registration, instance: models.Model, pk: Any, action: Action
+) -> EventMessage | None:
+    try:
+        data = registration.serializer_class(instance, context={}).data
+    except Exception:
+        logger.exception(
+            "%s could not serialize %s pk=%r for a %s event on stream %r; no event was sent",
+            registration.serializer_class.__name__,
+            registration.model_label,
+            pk,
+            action.value,
+            registration.stream,
+        )
+        return None
+    return event_message(registration.stream, action, registration.model_label, pk, data)
+
+
+def _send(message: EventMessage) -> None:
+    group = group_name(get_settings().GROUP_PREFIX, message["stream"])
+    async_to_sync(get_layer().group_send)(group, message)
+
+
+async def _asend(message: EventMessage) -> None:
+    group = group_name(get_settings().GROUP_PREFIX, message["stream"])
+    await get_layer().group_send(group, message)
+
+
+def _check_action(instance: models.Model, action: Action | str) -> tuple[Action, tuple[Any, ...]]:
+    action = Action(action)
+    if action not in CHANGE_ACTIONS:
+        raise ValueError(f"notify() takes create, update or delete, not {action.value}")
+    registrations = registrations_for_model(type(instance))
+    if not registrations:
+        raise ValueError(
+            f"{type(instance).__name__} has no serializer registered with @model_subscription"
+        )
+    if instance.pk is None:
+        raise ValueError(f"cannot notify about a {type(instance).__name__} without a primary key")
+    return action, registrations
+
+
+def notify(instance: models.Model, action: Action | str) -> None:
+    """Send an event for ``instance`` by hand, on every stream of its model.
+
+    For changes the signals do not see: ``QuerySet.update()``, ``bulk_create()``, raw SQL or
+    another program. Inside a transaction the event is sent when it commits, and never if it rolls
+    back. Call it from synchronous code; from async code use :func:`anotify`.
+
+    Example::
+
+        Product.objects.filter(pk=5).update(price=10)
+        notify(Product.objects.get(pk=5), Action.UPDATE)
+    """
+    action, registrations = _check_action(instance, action)
+    for registration in registrations:
+        message = _message(registration, instance, instance.pk, action)
+        if message is not None:
+            transaction.on_commit(partial(_send, message), robust=True)
+
+
+async def anotify(instance: models.Model, action: Action | str) -> None:
+    """Async :func:`notify`: serializes in a worker thread and sends without blocking the loop."""
+    action, registrations = _check_action(instance, action)
+    for registration in registrations:
+        message = await sync_to_async(_message)(registration, instance, instance.pk, action)
+        if message is not None:
+            await _asend(message)

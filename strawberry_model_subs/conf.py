@@ -1,0 +1,73 @@
+"""The ``STRAWBERRY_MODEL_SUBS`` setting, read through one accessor.
+
+Example::
+
+    # settings.py
+    STRAWBERRY_MODEL_SUBS = {"SEND_QUEUE_SIZE": 500}
+
+    from strawberry_model_subs.conf import get_settings
+    get_settings().SEND_QUEUE_SIZE  # 500
+
+Unknown keys are an error, so a misspelt setting is never silently ignored. The value is re-read
+when Django's ``setting_changed`` signal fires (``override_settings`` in tests).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from .exceptions import ConfigurationError
+
+SETTING_NAME = "STRAWBERRY_MODEL_SUBS"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The library's settings and their defaults (documented in README.md, "Settings")."""
+
+    #: Alias in ``CHANNEL_LAYERS`` of the layer that carries events and control messages.
+    CHANNEL_LAYER: str = "default"
+    #: Prefix of every group name the library uses (``<prefix>.<stream>``).
+    GROUP_PREFIX: str = "sms"
+    #: Seconds a control operation waits for a socket held by another process to answer.
+    CONTROL_TIMEOUT: float = 5.0
+    #: Frames waiting to be written to one socket before it is closed as too slow (code 1013).
+    SEND_QUEUE_SIZE: int = 1000
+    #: Stream-protocol subscriptions one socket may hold at once.
+    MAX_SUBSCRIPTIONS_PER_CONNECTION: int = 100
+
+
+_cached: Settings | None = None
+
+
+def get_settings() -> Settings:
+    """Return the current settings, merged over the defaults."""
+    global _cached
+    if _cached is None:
+        _cached = _load(getattr(django_settings, SETTING_NAME, {}))
+    return _cached
+
+
+def _load(user: Any) -> Settings:
+    if not isinstance(user, dict):
+        raise ConfigurationError(f"{SETTING_NAME} must be a dict, not {type(user).__name__}.")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(user) - known)
+    if unknown:
+        raise ConfigurationError(
+            f"{SETTING_NAME} has unknown key(s) {', '.join(unknown)}; "
+            f"known keys: {', '.join(sorted(known))}."
+        )
+    return Settings(**user)
+
+
+@receiver(setting_changed)
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    global _cached
+    if setting in (SETTING_NAME, "CHANNEL_LAYERS"):
+        _cached = None

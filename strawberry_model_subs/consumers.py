@@ -1,0 +1,116 @@
+"""``GraphQLWSConsumer``: Strawberry's websocket consumer plus the stream protocol.
+
+A client offering the ``graphql-transport-ws`` or ``graphql-ws`` subprotocol is handled by
+Strawberry; a client offering no subprotocol speaks the stream protocol (see ``frames``).
+
+Example::
+
+    application = ProtocolTypeRouter({
+        "http": get_asgi_application(),
+        "websocket": URLRouter([re_path(r"^ws$", GraphQLWSConsumer.as_asgi(schema=schema))]),
+    })
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from strawberry.channels import GraphQLWSConsumer as StrawberryGraphQLWSConsumer
+
+from .control import (
+    CONTROL_MESSAGE_TYPE,
+    ControlMessage,
+    register_session,
+    reply_message,
+    unregister_session,
+)
+from .exceptions import ControlError
+from .execution import execute_once, is_control_operation, operation_of
+from .frames import FrameError, connect_frame, decode_request, dumps, error_frame
+from .hub import get_hub
+from .session import StreamSession
+
+logger = logging.getLogger(__name__)
+
+
+class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
+    """Serves graphql-transport-ws, graphql-ws and the stream protocol on one websocket route."""
+
+    session: StreamSession | None = None
+
+    async def connect(self) -> None:
+        if self.scope.get("subprotocols"):
+            await super().connect()
+            return
+        if self.channel_layer is None:
+            logger.error("stream socket refused: no channel layer is configured (CHANNEL_LAYERS)")
+            await self.close(code=1011)
+            return
+        await self.accept()
+        self.session = StreamSession(get_hub(), self._send_text, self._close_with)
+        register_session(self.channel_name, self.session)
+        await self.send(text_data=connect_frame(self.channel_name))
+
+    async def _send_text(self, text: str) -> None:
+        await self.send(text_data=text)
+
+    async def _close_with(self, code: int) -> None:
+        await self.close(code=code)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.session is None:
+            await super().receive(text_data, bytes_data)
+            return
+        self.session.push_text(await self._answer(text_data))
+
+    async def _answer(self, text: str | None) -> str:
+        """The response frame to one client frame on the stream socket."""
+        try:
+            request = decode_request(text)
+        except FrameError as exc:
+            return error_frame(str(exc))
+        query = request["query"]
+        variables = request.get("variables")
+        operation_name = request.get("operationName")
+        operation = operation_of(query, operation_name)
+        context = await self.get_context(self, self)
+        if is_control_operation(operation):
+            result = await execute_once(self.schema, query, variables, operation_name, context)
+        elif operation is not None and operation.operation.value == "subscription":
+            return error_frame(
+                "only control operations ({name}Subscription) run on a stream socket; connect "
+                "with the graphql-transport-ws subprotocol for other subscriptions"
+            )
+        else:
+            result = await self.schema.execute(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+            )
+        return dumps(await self.process_result(self, result))
+
+    async def disconnect(self, code: int) -> None:
+        if self.session is None:
+            await super().disconnect(code)
+            return
+        unregister_session(self.channel_name)
+        await self.session.close()
+
+    async def dispatch(self, message: Any) -> None:
+        if message.get("type") == CONTROL_MESSAGE_TYPE:
+            await self._control_from_layer(message)
+        else:
+            await super().dispatch(message)
+
+    async def _control_from_layer(self, message: ControlMessage) -> None:
+        """A control operation for this socket, run by another process."""
+        error: str | None = None
+        try:
+            if self.session is None:
+                raise ControlError("this socket speaks a subscription protocol, not the stream one")
+            await self.session.apply(message["request"])
+        except ControlError as exc:
+            error = str(exc)
+        await self.channel_layer.send(message["reply_to"], reply_message(error))

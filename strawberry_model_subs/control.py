@@ -1,0 +1,107 @@
+"""Control operations: subscribe or unsubscribe a stream socket named by its ``channel_id``.
+
+A control operation may be run by any process (an HTTP request, another socket) for a socket held
+by any process. When the socket lives in this process it is applied directly; otherwise it is sent
+to the socket's channel over the layer and this process waits for the socket's answer, so the
+caller learns whether it worked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING, Literal, TypedDict
+
+from .conf import get_settings
+from .exceptions import ControlError
+from .layers import get_layer, is_process_local
+
+if TYPE_CHECKING:
+    from .session import StreamSession
+
+CONTROL_MESSAGE_TYPE = "sms.control"
+CHANNEL_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$")
+MAX_CHANNEL_NAME_LENGTH = 100
+
+
+class ControlRequest(TypedDict):
+    """What to change on one socket; field names and ids already validated."""
+
+    stream: str
+    operation: Literal["subscribe", "unsubscribe"]
+    action: Literal["create", "update", "delete", "all_actions"]
+    #: The primary key as text (``events.pk_key``), or None for every object.
+    pk: str | None
+    #: Serializer field names, or None for every field.
+    fields: list[str] | None
+
+
+class ControlMessage(TypedDict):
+    """Sent over the layer to the channel of a socket held by another process."""
+
+    type: Literal["sms.control"]
+    request: ControlRequest
+    reply_to: str
+
+
+class ControlReply(TypedDict):
+    type: Literal["sms.control.reply"]
+    ok: bool
+    error: str | None
+
+
+#: Stream sockets held by this process, by channel name.
+_sessions: dict[str, StreamSession] = {}
+
+
+def register_session(channel_id: str, session: StreamSession) -> None:
+    _sessions[channel_id] = session
+
+
+def unregister_session(channel_id: str) -> None:
+    _sessions.pop(channel_id, None)
+
+
+def check_channel_id(channel_id: str) -> None:
+    if (
+        not channel_id
+        or len(channel_id) >= MAX_CHANNEL_NAME_LENGTH
+        or not CHANNEL_NAME_RE.match(channel_id)
+    ):
+        raise ControlError(
+            f"channelId {channel_id[:120]!r} is malformed: pass the channel_id your stream socket "
+            "received in its connect frame"
+        )
+
+
+def _unknown(channel_id: str) -> ControlError:
+    return ControlError(
+        f"no open stream socket has channelId {channel_id!r}: it has closed, or the id is wrong"
+    )
+
+
+async def apply_control(channel_id: str, request: ControlRequest) -> None:
+    """Apply ``request`` to the socket ``channel_id``, wherever it is; raise ControlError if not."""
+    check_channel_id(channel_id)
+    session = _sessions.get(channel_id)
+    if session is not None:
+        await session.apply_from_any_loop(request)
+        return
+    layer = get_layer()
+    if is_process_local(layer):
+        raise _unknown(channel_id)
+    reply_to = await layer.new_channel("sms.reply.")
+    message: ControlMessage = {"type": "sms.control", "request": request, "reply_to": reply_to}
+    await layer.send(channel_id, message)
+    try:
+        reply: ControlReply = await asyncio.wait_for(
+            layer.receive(reply_to), get_settings().CONTROL_TIMEOUT
+        )
+    except asyncio.TimeoutError:
+        raise _unknown(channel_id) from None
+    if not reply.get("ok"):
+        raise ControlError(str(reply.get("error") or "the socket refused the request"))
+
+
+def reply_message(error: str | None) -> ControlReply:
+    return {"type": "sms.control.reply", "ok": error is None, "error": error}

@@ -1,0 +1,131 @@
+"""Events, actions and the channel-layer messages that carry them between processes.
+
+Everything here is pure: building and reading layer messages, naming groups. One committed change
+becomes one :class:`Event`, serialized once; every subscriber in every process shares it.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypedDict
+
+import strawberry
+from rest_framework.utils.encoders import JSONEncoder
+
+from .exceptions import RegistrationError
+
+
+@strawberry.enum(description="A kind of model change; ALL_ACTIONS stands for all three.")
+class Action(enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    ALL_ACTIONS = "all_actions"
+
+
+@strawberry.enum(description="What a control operation does to the socket's subscriptions.")
+class Operation(enum.Enum):
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+
+
+#: The actions a change can have (everything but ALL_ACTIONS).
+CHANGE_ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE)
+
+ActionValue = Literal["create", "update", "delete"]
+
+EVENT_MESSAGE_TYPE = "sms.event"
+
+
+class EventMessage(TypedDict):
+    """What crosses the channel layer for one change: sent once per stream, to its group."""
+
+    type: Literal["sms.event"]
+    stream: str
+    action: ActionValue
+    model: str
+    #: The primary key as text (see :func:`pk_key`); subscriptions by id match on it.
+    pk: str
+    #: The serializer's representation, JSON-encoded once by the process that saved the model.
+    data: str
+
+
+@dataclass(eq=False)
+class Event:
+    """One committed change of one object, as every subscriber of its stream sees it.
+
+    ``data`` is the serializer's representation (JSON-ready values). ``raw`` is the same data as
+    JSON text, so a frame carrying every field is spliced rather than encoded again. Frames built
+    for a projection of the fields are cached in ``frames`` for the lifetime of the event.
+    """
+
+    stream: str
+    action: Action
+    model: str
+    pk: str
+    data: dict[str, Any]
+    raw: str
+    frames: dict[frozenset[str] | None, str] = field(default_factory=dict, repr=False)
+
+
+GROUP_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+$")
+MAX_GROUP_NAME_LENGTH = 100
+
+
+def group_name(prefix: str, stream: str) -> str:
+    """The layer group every process with subscribers of ``stream`` joins once."""
+    return f"{prefix}.{stream}"
+
+
+def check_stream_name(stream: object, prefix: str) -> str:
+    """Return ``stream`` if it makes a valid Channels group name, else raise RegistrationError."""
+    if not isinstance(stream, str) or not stream:
+        raise RegistrationError(f"stream must be a non-empty string, not {stream!r}.")
+    group = group_name(prefix, stream)
+    if not GROUP_NAME_RE.match(stream) or len(group) >= MAX_GROUP_NAME_LENGTH:
+        raise RegistrationError(
+            f"stream {stream!r} cannot name a channel-layer group: use ASCII letters, digits, "
+            f"'-', '_' and '.', with the group name {group!r} under {MAX_GROUP_NAME_LENGTH} "
+            "characters."
+        )
+    return stream
+
+
+def pk_key(pk: object) -> str:
+    """The text form of a primary key that events and subscriptions are matched on."""
+    return str(pk)
+
+
+def encode_data(data: Any) -> str:
+    """JSON-encode a serializer representation (Decimal, datetime, UUID... as DRF renders them)."""
+    return json.dumps(data, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":"))
+
+
+def event_message(stream: str, action: Action, model: str, pk: object, data: Any) -> EventMessage:
+    """Build the layer message for one change of one object."""
+    if action not in CHANGE_ACTIONS:
+        raise ValueError(f"an event's action is create, update or delete, not {action!r}")
+    return {
+        "type": "sms.event",
+        "stream": stream,
+        "action": action.value,  # type: ignore[typeddict-item]
+        "model": model,
+        "pk": pk_key(pk),
+        "data": encode_data(data),
+    }
+
+
+def decode_event(message: EventMessage) -> Event:
+    """Turn a received layer message back into an :class:`Event` (raises on a malformed one)."""
+    raw = message["data"]
+    return Event(
+        stream=message["stream"],
+        action=Action(message["action"]),
+        model=message["model"],
+        pk=message["pk"],
+        data=json.loads(raw),
+        raw=raw,
+    )

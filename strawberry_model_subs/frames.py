@@ -1,0 +1,139 @@
+"""The stream protocol's frames: TypedDicts and pure encode/decode/validate functions, no I/O.
+
+This is the protocol of graphene-django-subscriptions, spoken on a websocket that offers no
+subprotocol::
+
+    server: {"channel_id": "<id>", "connect": "success"}
+    client: {"query": "subscription { productSubscription(...) { ok error stream } }"}
+    server: {"action": "update", "operation": "subscribe", "ok": true, "stream": "products",
+             "error": null}
+    server: {"data": {"productSubscription": {"ok": true, "error": null, "stream": "products"}}}
+    server: {"stream": "products",
+             "payload": {"action": "update", "model": "shop.product", "data": {"id": 5, ...}}}
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, TypedDict
+
+from .events import Event
+
+
+class ConnectFrame(TypedDict):
+    """First frame on a stream socket: the id that control operations name it by."""
+
+    channel_id: str
+    connect: Literal["success"]
+
+
+class AckFrame(TypedDict):
+    """Sent to the socket when a subscribe or unsubscribe naming it succeeded."""
+
+    action: Literal["create", "update", "delete", "all_actions"]
+    operation: Literal["subscribe", "unsubscribe"]
+    ok: Literal[True]
+    stream: str
+    error: None
+
+
+class Payload(TypedDict):
+    action: Literal["create", "update", "delete"]
+    model: str
+    data: dict[str, Any]
+
+
+class StreamFrame(TypedDict):
+    """One change, with only the fields the socket asked for."""
+
+    stream: str
+    payload: Payload
+
+
+class RequestFrame(TypedDict, total=False):
+    """A GraphQL request sent as a text frame on the stream socket."""
+
+    query: str
+    variables: dict[str, Any] | None
+    operationName: str | None
+
+
+class ResponseFrame(TypedDict, total=False):
+    """The GraphQL response to a :class:`RequestFrame`, as GraphQL over HTTP would give it."""
+
+    data: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+
+
+class FrameError(ValueError):
+    """A client frame is not a valid request; the message tells the client what to fix."""
+
+
+def dumps(frame: object) -> str:
+    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+
+
+def connect_frame(channel_id: str) -> str:
+    frame: ConnectFrame = {"channel_id": channel_id, "connect": "success"}
+    return dumps(frame)
+
+
+def ack_frame(operation: str, action: str, stream: str) -> str:
+    frame = {"action": action, "operation": operation, "ok": True, "stream": stream, "error": None}
+    return dumps(frame)
+
+
+def error_frame(message: str) -> str:
+    frame: ResponseFrame = {"data": None, "errors": [{"message": message}]}
+    return dumps(frame)
+
+
+def stream_frame(event: Event, fields: frozenset[str] | None) -> str:
+    """The frame for ``event`` carrying ``fields`` (None: every field), built once per projection.
+
+    The full frame splices the event's JSON text; a projection encodes its subset once, and every
+    socket that asked for the same fields gets the same string.
+    """
+    frame = event.frames.get(fields)
+    if frame is None:
+        head = (
+            f'{{"stream":{dumps(event.stream)},"payload":{{"action":"{event.action.value}",'
+            f'"model":{dumps(event.model)},"data":'
+        )
+        body = event.raw if fields is None else dumps(project(event.data, fields))
+        frame = event.frames[fields] = f"{head}{body}}}}}"
+    return frame
+
+
+def project(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    """Keep only ``fields`` of ``data``, in the serializer's order."""
+    return {key: value for key, value in data.items() if key in fields}
+
+
+def merge_fields(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
+    """The union of two field selections, where None means every field."""
+    if a is None or b is None:
+        return None
+    return a | b
+
+
+def decode_request(text: str | None) -> RequestFrame:
+    """Parse a client's text frame into a GraphQL request, or raise :class:`FrameError`."""
+    if text is None:
+        raise FrameError("binary frames are not accepted: send a JSON text frame")
+    try:
+        frame = json.loads(text)
+    except ValueError as exc:
+        raise FrameError(f"frame is not valid JSON: {exc}") from None
+    if not isinstance(frame, dict):
+        raise FrameError('frame must be a JSON object like {"query": "...", "variables": {...}}')
+    query = frame.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise FrameError('frame must have a "query" string holding a GraphQL document')
+    variables = frame.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise FrameError('"variables" must be a JSON object or null')
+    operation_name = frame.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise FrameError('"operationName" must be a string or null')
+    return {"query": query, "variables": variables, "operationName": operation_name}

@@ -1,0 +1,189 @@
+"""The per-process fan-out engine.
+
+Each server process (each event loop) has one :class:`Hub`. The hub, not the sockets, is the
+member of the channel-layer groups: one membership per process and stream, whatever the number of
+subscribers. When an event arrives it looks up the subscribers that can match it in an index keyed
+by (stream, action, pk) and hands it to each one directly: no layer message, consumer dispatch or
+thread hop per subscriber.
+
+A subscriber is a :class:`Sink`: a stream-protocol socket (which turns the event into a frame) or
+a typed ``{name}Changed`` subscription (which yields the event to Strawberry).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import weakref
+from collections import Counter
+from typing import Any, Protocol
+
+from .conf import get_settings
+from .events import EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
+from .frames import merge_fields
+from .layers import get_layer
+
+logger = logging.getLogger(__name__)
+
+Fields = frozenset[str] | None
+Key = tuple[Action, str | None]
+
+
+class Sink(Protocol):
+    """Something that receives the events of its subscriptions."""
+
+    def push(self, event: Event, fields: Fields) -> None:
+        """Take one event; must not block (queue it and return)."""
+
+
+class Hub:
+    """Group memberships, the subscriber index and the receive loop of one event loop."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        #: stream -> (action, pk or None) -> sink -> fields
+        self.index: dict[str, dict[Key, dict[Sink, Fields]]] = {}
+        self.refs: Counter[str] = Counter()
+        self.channel: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    # -- membership -------------------------------------------------------------------------
+
+    async def join(self, stream: str) -> None:
+        """Take one reference on ``stream``; the first one joins its group and starts receiving.
+
+        Returns once the group membership is in place, so an event committed afterwards reaches
+        this process.
+        """
+        async with self._lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel("sms.hub.")
+            if self.refs[stream] == 0:
+                await self.layer.group_add(self._group(stream), self.channel)
+            self.refs[stream] += 1
+            if self.task is None or self.task.done():
+                self.task = asyncio.get_running_loop().create_task(
+                    self._receive_loop(), name="strawberry-model-subs hub"
+                )
+
+    async def leave(self, stream: str) -> None:
+        """Drop one reference on ``stream``; the last one leaves its group (and stops the loop
+        when no stream is left)."""
+        task: asyncio.Task[None] | None = None
+        async with self._lock:
+            self.refs[stream] -= 1
+            if self.refs[stream] > 0:
+                return
+            del self.refs[stream]
+            if self.channel is not None:
+                with contextlib.suppress(Exception):
+                    await self.layer.group_discard(self._group(stream), self.channel)
+            if not self.refs:
+                task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _group(self, stream: str) -> str:
+        return group_name(get_settings().GROUP_PREFIX, stream)
+
+    # -- index ------------------------------------------------------------------------------
+
+    def add(self, sink: Sink, stream: str, action: Action, pk: str | None, fields: Fields) -> bool:
+        """Index a subscription (the caller holds a :meth:`join` reference for it).
+
+        Returns False when ``sink`` already had this (action, pk) subscription, whose fields are
+        then replaced: the caller should drop its extra reference.
+        """
+        bucket = self.index.setdefault(stream, {}).setdefault((action, pk), {})
+        existed = sink in bucket
+        bucket[sink] = fields
+        return not existed
+
+    def discard(self, sink: Sink, stream: str, action: Action, pk: str | None) -> bool:
+        """Remove a subscription from the index; True if it was there."""
+        buckets = self.index.get(stream)
+        bucket = buckets.get((action, pk)) if buckets else None
+        if bucket is None or sink not in bucket:
+            return False
+        del bucket[sink]
+        if not bucket:
+            del buckets[(action, pk)]  # type: ignore[index]
+            if not buckets:
+                del self.index[stream]
+        return True
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def dispatch(self, event: Event) -> int:
+        """Hand ``event`` to every sink with a matching subscription, once per sink, with the
+        union of its subscriptions' fields. Returns the number of sinks."""
+        buckets = self.index.get(event.stream)
+        if not buckets:
+            return 0
+        matching = [
+            bucket
+            for key in (
+                (event.action, event.pk),
+                (event.action, None),
+                (Action.ALL_ACTIONS, event.pk),
+                (Action.ALL_ACTIONS, None),
+            )
+            if (bucket := buckets.get(key))
+        ]
+        if len(matching) == 1:
+            targets = matching[0]
+        else:
+            targets = {}
+            for bucket in matching:
+                for sink, fields in bucket.items():
+                    targets[sink] = (
+                        merge_fields(targets[sink], fields) if sink in targets else fields
+                    )
+        for sink, fields in list(targets.items()):
+            try:
+                sink.push(event, fields)
+            except Exception:
+                logger.exception("a subscriber failed to take an event of stream %r", event.stream)
+        return len(targets)
+
+    async def _receive_loop(self) -> None:
+        assert self.channel is not None
+        failing = False
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not failing:
+                    logger.exception("channel layer receive failed; retrying until it recovers")
+                    failing = True
+                await asyncio.sleep(1.0)
+                continue
+            if failing:
+                logger.warning("channel layer receive recovered")
+                failing = False
+            if message.get("type") != EVENT_MESSAGE_TYPE:
+                continue
+            try:
+                event = decode_event(message)  # type: ignore[arg-type]
+            except Exception:
+                logger.exception("dropped a malformed event message: %r", message)
+                continue
+            self.dispatch(event)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+
+
+def get_hub() -> Hub:
+    """The hub of the running event loop (one per server process in production)."""
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(loop)
+    if hub is None:
+        hub = _hubs[loop] = Hub(get_layer())
+    return hub

@@ -1,0 +1,140 @@
+"""``subscription_type()``: the Subscription root type with two fields per registered serializer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from typing import Any, Optional
+
+import strawberry
+from django.apps import apps
+from rest_framework import serializers
+from strawberry.tools import merge_types
+
+from .control import ControlRequest, apply_control
+from .events import Action, Event, Operation
+from .exceptions import ConfigurationError, ControlError, RegistrationError
+from .hub import get_hub
+from .registry import Registration, registration_for_serializer, registrations
+
+
+@strawberry.type(description="The answer to a control operation.")
+class SubscriptionResult:
+    ok: bool
+    error: str | None
+    stream: str
+    operation: Operation
+    action: Action
+
+
+def subscription_type(*serializer_classes: type[serializers.ModelSerializer]) -> type:
+    """The Subscription type for the given decorated serializers (all of them when none given).
+
+    Per serializer it has ``{name}Subscription``, the control operation of the stream protocol,
+    and ``{name}Changed``, a typed subscription for graphql-transport-ws and graphql-ws clients.
+    Merge it with your own subscription type with ``strawberry.tools.merge_types``.
+
+    Example::
+
+        schema = strawberry.Schema(
+            query=Query, subscription=subscription_type(ProductSerializer, ReviewSerializer)
+        )
+    """
+    if not apps.is_installed("strawberry_model_subs"):
+        raise ConfigurationError(
+            "add 'strawberry_model_subs' (and 'channels') to INSTALLED_APPS: its app connects the "
+            "model signals that produce events."
+        )
+    if serializer_classes:
+        chosen = []
+        for cls in serializer_classes:
+            registration = registration_for_serializer(cls)
+            if registration is None:
+                raise RegistrationError(
+                    f"{getattr(cls, '__name__', cls)} is not decorated with @model_subscription."
+                )
+            chosen.append(registration)
+    else:
+        chosen = list(registrations())
+        if not chosen:
+            raise RegistrationError(
+                "subscription_type() found no serializer decorated with @model_subscription; "
+                "import your serializers before building the schema."
+            )
+    types = tuple(_stream_type(r) for r in chosen)
+    return types[0] if len(types) == 1 else merge_types("Subscription", types)
+
+
+def _stream_type(registration: Registration) -> type:
+    namespace = {
+        registration.control_field: strawberry.subscription(
+            resolver=_control_resolver(registration),
+            name=registration.control_field,
+            description=registration.description
+            or f"Subscribe or unsubscribe a stream socket to {registration.stream!r}.",
+        ),
+        registration.changed_field: strawberry.subscription(
+            resolver=_changed_resolver(registration),
+            name=registration.changed_field,
+            description=f"Every committed change of {registration.model_label} on stream "
+            f"{registration.stream!r}, optionally one action or one object.",
+        ),
+    }
+    return strawberry.type(type("Subscription", (), namespace), name="Subscription")
+
+
+def _control_resolver(registration: Registration) -> Any:
+    async def resolve(
+        operation: Operation,
+        action: Action,
+        channel_id: str,
+        id: strawberry.ID | None = None,
+        data: list[Any] | None = None,
+    ) -> AsyncGenerator[SubscriptionResult, None]:
+        error: str | None = None
+        try:
+            request: ControlRequest = {
+                "stream": registration.stream,
+                "operation": operation.value,  # type: ignore[typeddict-item]
+                "action": action.value,  # type: ignore[typeddict-item]
+                "pk": None if id is None else registration.parse_id(id),
+                "fields": None if data is None else [member.value for member in data],
+            }
+            await apply_control(channel_id, request)
+        except ControlError as exc:
+            error = str(exc)
+        yield SubscriptionResult(
+            ok=error is None,
+            error=error,
+            stream=registration.stream,
+            operation=operation,
+            action=action,
+        )
+
+    resolve.__annotations__ = {
+        "operation": Operation,
+        "action": Action,
+        "channel_id": str,
+        "id": Optional[strawberry.ID],  # noqa: UP045
+        "data": Optional[list[registration.fields_enum]],  # type: ignore[name-defined]  # noqa: UP045
+        "return": AsyncGenerator[SubscriptionResult, None],
+    }
+    return resolve
+
+
+def _changed_resolver(registration: Registration) -> Any:
+    from .typed import changed_events
+
+    async def resolve(
+        action: Action = Action.ALL_ACTIONS,
+        id: strawberry.ID | None = None,
+    ) -> AsyncGenerator[Event, None]:
+        pk = None if id is None else registration.parse_id(id)
+        async for event in changed_events(get_hub(), registration.stream, action, pk):
+            yield event
+
+    resolve.__annotations__ = {
+        "action": Action,
+        "id": Optional[strawberry.ID],  # noqa: UP045
+        "return": AsyncGenerator[registration.event_type, None],  # type: ignore[name-defined]
+    }
+    return resolve

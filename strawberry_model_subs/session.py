@@ -1,0 +1,152 @@
+"""One stream-protocol socket: its subscriptions and its bounded send queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from .conf import get_settings
+from .control import ControlRequest
+from .events import Action, Event
+from .exceptions import ControlError
+from .frames import ack_frame, stream_frame
+from .hub import Fields, Hub
+
+logger = logging.getLogger(__name__)
+
+#: Close code for a socket that cannot keep up (RFC 6455: "Try Again Later").
+SLOW_CONSUMER_CLOSE_CODE = 1013
+
+SubscriptionKey = tuple[str, Action, str | None]
+
+
+class StreamSession:
+    """The subscriptions of one stream socket, each with its own fields, and its outbox.
+
+    Frames are queued and written by one drain task, so the hub never waits for a socket; a socket
+    whose queue reaches ``SEND_QUEUE_SIZE`` frames is closed with code 1013, and the rest are
+    unaffected.
+    """
+
+    def __init__(
+        self,
+        hub: Hub,
+        send: Callable[[str], Awaitable[None]],
+        close: Callable[[int], Awaitable[None]],
+    ) -> None:
+        self.hub = hub
+        self._send = send
+        self._close = close
+        self.loop = asyncio.get_running_loop()
+        self.subscriptions: dict[SubscriptionKey, Fields] = {}
+        self.outbox: deque[str] = deque()
+        self.closed = False
+        self._drain_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        settings = get_settings()
+        self._max_queue = settings.SEND_QUEUE_SIZE
+        self._max_subscriptions = settings.MAX_SUBSCRIPTIONS_PER_CONNECTION
+
+    # -- control ----------------------------------------------------------------------------
+
+    async def apply(self, request: ControlRequest) -> None:
+        """Subscribe or unsubscribe, then queue the ack; raise ControlError (and send no ack)."""
+        stream, action, pk = request["stream"], Action(request["action"]), request["pk"]
+        key = (stream, action, pk)
+        async with self._lock:
+            if self.closed:
+                raise ControlError("the stream socket is closing")
+            if request["operation"] == "subscribe":
+                fields = frozenset(request["fields"]) if request["fields"] is not None else None
+                await self._subscribe(key, fields)
+            else:
+                await self._unsubscribe(key)
+            self.push_text(ack_frame(request["operation"], action.value, stream))
+
+    async def _subscribe(self, key: SubscriptionKey, fields: Fields) -> None:
+        stream, action, pk = key
+        if key not in self.subscriptions:
+            if len(self.subscriptions) >= self._max_subscriptions:
+                raise ControlError(
+                    f"this socket already holds {self._max_subscriptions} subscriptions, the "
+                    "most allowed (MAX_SUBSCRIPTIONS_PER_CONNECTION); unsubscribe some first"
+                )
+            await self.hub.join(stream)
+        self.hub.add(self, stream, action, pk, fields)
+        self.subscriptions[key] = fields
+
+    async def _unsubscribe(self, key: SubscriptionKey) -> None:
+        stream, action, pk = key
+        if key not in self.subscriptions:
+            held = ", ".join(_describe(k) for k in self.subscriptions) or "none"
+            raise ControlError(
+                f"this socket has no subscription to {_describe(key)} to unsubscribe "
+                f"(it holds: {held})"
+            )
+        del self.subscriptions[key]
+        self.hub.discard(self, stream, action, pk)
+        await self.hub.leave(stream)
+
+    async def apply_from_any_loop(self, request: ControlRequest) -> None:
+        """:meth:`apply` from whichever event loop the caller runs on."""
+        if asyncio.get_running_loop() is self.loop:
+            await self.apply(request)
+        else:
+            future = asyncio.run_coroutine_threadsafe(self.apply(request), self.loop)
+            await asyncio.wrap_future(future)
+
+    async def close(self) -> None:
+        """Drop every subscription and group reference, and stop writing."""
+        async with self._lock:
+            self.closed = True
+            keys, self.subscriptions = list(self.subscriptions), {}
+            for stream, action, pk in keys:
+                self.hub.discard(self, stream, action, pk)
+            for stream, _, _ in keys:
+                await self.hub.leave(stream)
+        self.outbox.clear()
+        task, self._drain_task = self._drain_task, None
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    # -- delivery ---------------------------------------------------------------------------
+
+    def push(self, event: Event, fields: Fields) -> None:
+        self.push_text(stream_frame(event, fields))
+
+    def push_text(self, text: str) -> None:
+        if self.closed:
+            return
+        if len(self.outbox) >= self._max_queue:
+            logger.warning(
+                "closing a stream socket with %d unsent frames (SEND_QUEUE_SIZE)", len(self.outbox)
+            )
+            self.closed = True
+            self.outbox.clear()
+            self.loop.create_task(self._close(SLOW_CONSUMER_CLOSE_CODE))
+            return
+        self.outbox.append(text)
+        if self._drain_task is None:
+            self._drain_task = self.loop.create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self.outbox:
+                await self._send(self.outbox.popleft())
+        except Exception:
+            # The peer went away mid-write; disconnect() cleans up the subscriptions.
+            logger.debug("stream socket write failed", exc_info=True)
+            self.closed = True
+            self.outbox.clear()
+        finally:
+            self._drain_task = None
+
+
+def _describe(key: SubscriptionKey) -> str:
+    stream, action, pk = key
+    return f"{stream} {action.value}" + (f" id {pk}" if pk is not None else "")

@@ -1,0 +1,38 @@
+"""The event source behind the typed ``{name}Changed`` subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+from .events import Action, Event
+from .hub import Fields, Hub
+
+
+class EventQueue:
+    """A hub sink feeding one typed subscription."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    def push(self, event: Event, fields: Fields) -> None:
+        self.queue.put_nowait(event)
+
+
+async def changed_events(
+    hub: Hub, stream: str, action: Action, pk: str | None
+) -> AsyncGenerator[Event, None]:
+    """Yield the matching events of ``stream`` until the consumer of the generator stops.
+
+    The subscription is in place (group joined, index entry added) before the first event is
+    awaited, and is removed in ``finally`` however the generator ends (complete, close, error).
+    """
+    sink = EventQueue()
+    await hub.join(stream)
+    try:
+        hub.add(sink, stream, action, pk, None)
+        while True:
+            yield await sink.queue.get()
+    finally:
+        hub.discard(sink, stream, action, pk)
+        await hub.leave(stream)

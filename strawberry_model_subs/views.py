@@ -1,0 +1,55 @@
+"""``GraphQLView``: Strawberry's async Django view, which also runs control operations.
+
+GraphQL over HTTP runs queries and mutations; this view also answers a control document
+(``subscription { productSubscription(...) { ok error stream } }``) with its single result, the
+way graphene-django-subscriptions clients send it.
+
+Example::
+
+    urlpatterns = [path("graphql", GraphQLView.as_view(schema=schema))]
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strawberry.django.views import AsyncGraphQLView
+from strawberry.types import ExecutionResult
+
+from .execution import execute_once, is_control_operation, operation_of
+
+
+class GraphQLView(AsyncGraphQLView):
+    """Queries, mutations, GraphiQL, and the stream protocol's control operations over HTTP."""
+
+    async def execute_single(  # type: ignore[override]
+        self,
+        request: Any,
+        request_adapter: Any,
+        sub_response: Any,
+        context: Any,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        query = request_data.query
+        if (
+            request_adapter.method == "POST"
+            and isinstance(query, str)
+            and is_control_operation(operation_of(query, request_data.operation_name))
+        ):
+            return await execute_once(
+                self.schema,
+                query,
+                request_data.variables,
+                request_data.operation_name,
+                context,
+                root_value,
+            )
+        return await super().execute_single(
+            request=request,
+            request_adapter=request_adapter,
+            sub_response=sub_response,
+            context=context,
+            root_value=root_value,
+            request_data=request_data,
+        )

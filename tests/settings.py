@@ -1,0 +1,107 @@
+"""Django settings for the test suite.
+
+Environment switches:
+
+* ``SMS_DATABASE=postgres`` runs against the local PostgreSQL instead of SQLite.
+* ``SMS_CHANNEL_LAYER=redis`` / ``redis-pubsub`` uses a Redis channel layer instead of the
+  in-memory one (needed whenever more than one process shares events).
+* ``SMS_SQLITE_PATH`` lets a real server subprocess share a SQLite file with the test process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = "test-secret-key-not-for-production"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "channels",
+    "rest_framework",
+    "strawberry_model_subs",
+    "tests.testapp",
+]
+
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+]
+
+if os.environ.get("SMS_DATABASE") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("SMS_PG_NAME", "test"),
+            "USER": "postgres",
+            "HOST": "127.0.0.1",
+            "PORT": "5432",
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("SMS_SQLITE_PATH", str(BASE_DIR / "test.sqlite3")),
+            # None means an in-memory test database.
+            "TEST": {"NAME": os.environ.get("SMS_SQLITE_TEST_PATH")},
+        }
+    }
+
+_channel_layer = os.environ.get("SMS_CHANNEL_LAYER", "memory")
+_redis_url = os.environ.get("SMS_REDIS_URL", "redis://127.0.0.1:6379/0")
+if _channel_layer == "redis":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [_redis_url]},
+        }
+    }
+elif _channel_layer == "redis-pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [_redis_url]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+ROOT_URLCONF = "tests.testapp.urls"
+ASGI_APPLICATION = "tests.testapp.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.debug",
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+            ],
+        },
+    }
+]
+
+STATIC_URL = "/static/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "strawberry_model_subs": {"handlers": ["console"], "level": "INFO"},
+    },
+}

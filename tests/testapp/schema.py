@@ -1,0 +1,82 @@
+"""The test site's schema: queries and mutations that save models through the server."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+from strawberry_model_subs import subscription_type
+
+from . import serializers  # noqa: F401  (registers the streams)
+from .models import Category, Product, Review
+
+
+@strawberry.type
+class ProductNode:
+    id: strawberry.ID
+    name: str
+
+
+def _product(product: Product) -> ProductNode:
+    return ProductNode(id=strawberry.ID(str(product.pk)), name=product.name)
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def product_count(self) -> int:
+        return await Product.objects.acount()
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_product(
+        self, name: str, price: Decimal = Decimal("0"), category_id: strawberry.ID | None = None
+    ) -> ProductNode:
+        product = await Product.objects.acreate(name=name, price=price, category_id=category_id)
+        return _product(product)
+
+    @strawberry.mutation
+    async def update_product(self, id: strawberry.ID, name: str) -> ProductNode:
+        product = await Product.objects.aget(pk=id)
+        product.name = name
+        await product.asave()
+        return _product(product)
+
+    @strawberry.mutation
+    async def delete_product(self, id: strawberry.ID) -> bool:
+        product = await Product.objects.aget(pk=id)
+        await product.adelete()
+        return True
+
+    @strawberry.mutation
+    async def create_category(self, name: str) -> strawberry.ID:
+        category = await Category.objects.acreate(name=name)
+        return strawberry.ID(str(category.pk))
+
+    @strawberry.mutation
+    async def add_review(self, product_id: strawberry.ID, rating: int) -> strawberry.ID:
+        review = await Review.objects.acreate(product_id=product_id, rating=rating)
+        return strawberry.ID(str(review.pk))
+
+    @strawberry.mutation
+    async def create_product_then_fail(self, name: str) -> bool:
+        """Saves a product inside a transaction that rolls back: no event may be sent."""
+
+        def work() -> None:
+            try:
+                with transaction.atomic():
+                    Product.objects.create(name=name)
+                    raise RuntimeError("rolled back on purpose")
+            except RuntimeError:
+                pass
+
+        await sync_to_async(work)()
+        return False
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=subscription_type())

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from strawberry_model_subs.views import GraphQLView
+
+from .schema import schema
+
+urlpatterns = [path("graphql", GraphQLView.as_view(schema=schema))]
