@@ -104,7 +104,7 @@ class StreamClient:
         stream: str,
         action: str = "ALL_ACTIONS",
         *,
-        id: object = None,  # noqa: A002
+        id: object = None,
         fields: list[str] | None = None,
         operation: str = "SUBSCRIBE",
     ) -> dict[str, Any]:
@@ -140,7 +140,7 @@ class StreamClient:
         return dict(result)
 
     async def unsubscribe(
-        self, stream: str, action: str = "ALL_ACTIONS", *, id: object = None  # noqa: A002
+        self, stream: str, action: str = "ALL_ACTIONS", *, id: object = None
     ) -> dict[str, Any]:
         return await self.subscribe(stream, action, id=id, operation="UNSUBSCRIBE")
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import HTTPException
+from graphql import OperationType
 from strawberry.django.views import AsyncGraphQLView
 from strawberry.types import ExecutionResult
 
@@ -32,11 +34,15 @@ class GraphQLView(AsyncGraphQLView):
         request_data: Any,
     ) -> ExecutionResult:
         query = request_data.query
-        if (
-            request_adapter.method == "POST"
-            and isinstance(query, str)
-            and is_control_operation(operation_of(query, request_data.operation_name))
-        ):
+        operation = operation_of(query, request_data.operation_name) if query else None
+        if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
+            if request_adapter.method != "POST" or not is_control_operation(operation):
+                raise HTTPException(
+                    400,
+                    "plain HTTP runs only the control operations ({name}Subscription) of "
+                    "subscriptions; run other subscriptions over the websocket with the "
+                    "graphql-transport-ws subprotocol",
+                )
             return await execute_once(
                 self.schema,
                 query,

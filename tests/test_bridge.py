@@ -1,0 +1,258 @@
+"""Signals to layer events: on commit, once, in order, nothing on rollback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.contrib.sessions.models import Session
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
+from rest_framework import serializers
+
+from strawberry_model_subs import Action, anotify, model_subscription, notify
+from strawberry_model_subs.registry import unregister
+from tests.testapp.models import Category, Product, Tag
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Listen = Callable[[str], Awaitable[Receive]]
+
+
+class Rollback(Exception):
+    """Raised inside ``atomic()`` to roll it back."""
+
+
+@pytest.fixture
+async def listen() -> AsyncIterator[Listen]:
+    """``await (await listen("categories"))()`` is the next event message of that stream."""
+    layer = get_channel_layer()
+    joined: list[tuple[str, str]] = []
+
+    async def join(stream: str) -> Receive:
+        channel = await layer.new_channel()
+        await layer.group_add(f"sms.{stream}", channel)
+        joined.append((f"sms.{stream}", channel))
+
+        async def receive() -> dict[str, Any]:
+            try:
+                message = await asyncio.wait_for(layer.receive(channel), 5)
+            except asyncio.TimeoutError:
+                raise AssertionError(f"no event on stream {stream!r} within 5 s") from None
+            return {**message, "data": json.loads(message["data"])}
+
+        return receive
+
+    yield join
+    for group, channel in joined:
+        await layer.group_discard(group, channel)
+
+
+async def test_create_update_delete_each_send_one_event(listen: Listen) -> None:
+    receive = await listen("categories")
+    category = await Category.objects.acreate(name="a")
+    pk = category.pk
+    category.name = "b"
+    await category.asave()
+    await category.adelete()
+    messages = [await receive() for _ in range(3)]
+    assert messages == [
+        {
+            "type": "sms.event",
+            "stream": "categories",
+            "action": action,
+            "model": "testapp.category",
+            "pk": str(pk),
+            "data": {"id": pk, "name": name},
+        }
+        for action, name in [("create", "a"), ("update", "b"), ("delete", "b")]
+    ]
+
+
+async def test_rolled_back_transaction_sends_nothing(listen: Listen) -> None:
+    receive = await listen("categories")
+
+    def rolled_back() -> None:
+        with contextlib.suppress(Rollback), transaction.atomic():
+            Category.objects.create(name="never")
+            raise Rollback
+
+    await sync_to_async(rolled_back)()
+    await Category.objects.acreate(name="marker")
+    assert (await receive())["data"]["name"] == "marker"
+
+
+async def test_rolled_back_savepoint_sends_nothing_but_the_outer_commit_does(
+    listen: Listen,
+) -> None:
+    receive = await listen("categories")
+
+    def nested() -> None:
+        with transaction.atomic():
+            Category.objects.create(name="outer")
+            with contextlib.suppress(Rollback), transaction.atomic():
+                Category.objects.create(name="inner")
+                raise Rollback
+            Category.objects.create(name="after")
+
+    await sync_to_async(nested)()
+    assert [(await receive())["data"]["name"] for _ in range(2)] == ["outer", "after"]
+    await Category.objects.acreate(name="marker")
+    assert (await receive())["data"]["name"] == "marker"
+
+
+async def test_events_wait_for_the_commit_and_keep_save_order(listen: Listen) -> None:
+    receive = await listen("categories")
+    in_transaction = threading.Event()
+
+    def many_saves() -> None:
+        with transaction.atomic():
+            for name in ("one", "two", "three"):
+                Category.objects.create(name=name)
+            in_transaction.set()
+
+    await sync_to_async(many_saves)()
+    assert in_transaction.is_set()
+    assert [(await receive())["data"]["name"] for _ in range(3)] == ["one", "two", "three"]
+
+
+@pytest.mark.django_db(transaction=False)
+def test_each_save_of_a_registered_model_adds_one_on_commit_callback(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    with django_capture_on_commit_callbacks() as callbacks, transaction.atomic():
+        category = Category.objects.create(name="x")
+        category.name = "y"
+        category.save()
+        Session.objects.create(session_key="k", session_data="", expire_date="2030-01-01T00:00Z")
+    # A create and an update of the registered model; the unregistered Session adds nothing.
+    assert len(callbacks) == 2
+
+
+def test_unregistered_models_keep_fast_deletes() -> None:
+    assert not post_save.has_listeners(Session)
+    assert not post_delete.has_listeners(Session)
+    assert post_delete.has_listeners(Category)
+
+
+async def test_delete_carries_the_data_as_it_was(listen: Listen) -> None:
+    receive = await listen("tags")
+    tag = await Tag.objects.acreate(code="0", label="zero")
+    await receive()
+    await tag.adelete()
+    message = await receive()
+    assert (message["action"], message["pk"], message["data"]) == (
+        "delete",
+        "0",
+        {"code": "0", "label": "zero"},
+    )
+
+
+async def test_save_then_delete_in_one_transaction_sends_both(listen: Listen) -> None:
+    receive = await listen("categories")
+
+    def save_and_delete() -> int:
+        with transaction.atomic():
+            category = Category.objects.create(name="short-lived")
+            pk = category.pk
+            category.delete()
+        return pk
+
+    pk = await sync_to_async(save_and_delete)()
+    messages = [await receive() for _ in range(2)]
+    assert [(m["action"], m["pk"], m["data"]) for m in messages] == [
+        ("create", str(pk), {"id": pk, "name": "short-lived"}),
+        ("delete", str(pk), {"id": pk, "name": "short-lived"}),
+    ]
+
+
+async def test_a_save_from_a_plain_thread_is_sent(listen: Listen) -> None:
+    receive = await listen("categories")
+    errors: list[BaseException] = []
+
+    def in_thread() -> None:
+        try:
+            Category.objects.create(name="threaded")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=in_thread)
+    await sync_to_async(lambda: (thread.start(), thread.join()))()
+    assert not errors
+    assert (await receive())["data"]["name"] == "threaded"
+
+
+async def test_notify_sends_what_update_did_not(listen: Listen) -> None:
+    receive = await listen("products")
+    product = await Product.objects.acreate(name="a")
+    await receive()
+    await Product.objects.filter(pk=product.pk).aupdate(name="bulk")
+    await product.arefresh_from_db()
+
+    await sync_to_async(notify)(product, Action.UPDATE)
+    message = await receive()
+    assert (message["action"], message["data"]["name"]) == ("update", "bulk")
+
+    await anotify(product, "update")
+    assert (await receive())["data"]["name"] == "bulk"
+
+
+async def test_notify_inside_a_transaction_waits_for_the_commit(listen: Listen) -> None:
+    receive = await listen("categories")
+    category = await Category.objects.acreate(name="a")
+    await receive()
+
+    def notify_then_roll_back() -> None:
+        with contextlib.suppress(Rollback), transaction.atomic():
+            notify(category, "update")
+            raise Rollback
+
+    await sync_to_async(notify_then_roll_back)()
+    await sync_to_async(notify)(category, "delete")
+    assert (await receive())["action"] == "delete"
+
+
+@pytest.mark.parametrize(
+    ("instance", "action", "message"),
+    [
+        (Category(pk=1, name="x"), "all_actions", "create, update or delete"),
+        (Session(session_key="k"), "update", "has no serializer registered"),
+        (Category(name="unsaved"), "update", "without a primary key"),
+    ],
+)
+def test_notify_refuses_what_it_cannot_send(instance: Any, action: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        notify(instance, action)
+
+
+async def test_a_failing_serializer_logs_and_the_save_still_commits(
+    listen: Listen,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    @model_subscription(stream="broken-categories", name="BrokenCategory")
+    class BrokenSerializer(serializers.ModelSerializer):
+        boom = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Category
+            fields = ("id", "boom")
+
+        def get_boom(self, obj: Category) -> str:
+            raise ZeroDivisionError("serializer bug")
+
+    try:
+        receive = await listen("categories")
+        category = await Category.objects.acreate(name="still saved")
+        assert (await receive())["data"]["name"] == "still saved"
+        assert await Category.objects.filter(pk=category.pk).aexists()
+        assert "BrokenSerializer could not serialize testapp.category" in caplog.text
+    finally:
+        unregister("broken-categories")
