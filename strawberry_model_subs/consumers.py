@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from graphql import OperationType
 from strawberry.channels import GraphQLWSConsumer as StrawberryGraphQLWSConsumer
 
 from .control import (
@@ -74,10 +75,10 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         variables = request.get("variables")
         operation_name = request.get("operationName")
         operation = operation_of(query, operation_name)
-        context = await self.get_context(self, self)
+        context = await self.get_context(self, response=self)  # type: ignore[func-returns-value]
         if is_control_operation(operation):
             result = await execute_once(self.schema, query, variables, operation_name, context)
-        elif operation is not None and operation.operation.value == "subscription":
+        elif operation is not None and operation.operation == OperationType.SUBSCRIPTION:
             return error_frame(
                 "only control operations ({name}Subscription) run on a stream socket; connect "
                 "with the graphql-transport-ws subprotocol for other subscriptions"
@@ -113,4 +114,5 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             await self.session.apply(message["request"])
         except ControlError as exc:
             error = str(exc)
-        await self.channel_layer.send(message["reply_to"], reply_message(error))
+        assert self.channel_layer is not None
+        await self.channel_layer.send(message["reply_to"], dict(reply_message(error)))

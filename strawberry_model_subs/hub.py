@@ -106,12 +106,14 @@ class Hub:
     def discard(self, sink: Sink, stream: str, action: Action, pk: str | None) -> bool:
         """Remove a subscription from the index; True if it was there."""
         buckets = self.index.get(stream)
-        bucket = buckets.get((action, pk)) if buckets else None
+        if buckets is None:
+            return False
+        bucket = buckets.get((action, pk))
         if bucket is None or sink not in bucket:
             return False
         del bucket[sink]
         if not bucket:
-            del buckets[(action, pk)]  # type: ignore[index]
+            del buckets[(action, pk)]
             if not buckets:
                 del self.index[stream]
         return True

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from .conf import get_settings
 from .control import ControlRequest
@@ -34,8 +35,8 @@ class StreamSession:
     def __init__(
         self,
         hub: Hub,
-        send: Callable[[str], Awaitable[None]],
-        close: Callable[[int], Awaitable[None]],
+        send: Callable[[str], Coroutine[Any, Any, None]],
+        close: Callable[[int], Coroutine[Any, Any, None]],
     ) -> None:
         self.hub = hub
         self._send = send

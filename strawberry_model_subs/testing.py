@@ -92,9 +92,7 @@ class StreamClient:
     async def send_text(self, text: str) -> None:
         await self.communicator.send_to(text_data=text)
 
-    async def execute(
-        self, query: str, variables: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """Send a GraphQL request frame and return its response frame (``data``/``errors``)."""
         await self.send_text(json.dumps({"query": query, "variables": variables}))
         return await self.receive_response()
