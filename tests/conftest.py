@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 from channels.layers import channel_layers
@@ -25,3 +27,12 @@ async def stream_client() -> AsyncIterator[StreamClient]:
         yield client
     finally:
         await client.disconnect()
+
+
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Wait, bounded, for ``condition`` to hold: for state that no message announces."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.005)
