@@ -11,6 +11,7 @@ the group of the processes that have subscribers.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from functools import partial
@@ -128,6 +129,12 @@ def notify(instance: models.Model, action: Action | str) -> None:
         Product.objects.filter(pk=5).update(price=10)
         notify(Product.objects.get(pk=5), Action.UPDATE)
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("notify() is for synchronous code; in async code, await anotify()")
     action, registrations = _check_action(instance, action)
     for registration in registrations:
         message = _message(registration, instance, instance.pk, action)

@@ -220,6 +220,11 @@ async def test_notify_inside_a_transaction_waits_for_the_commit(listen: Listen) 
     assert (await receive())["action"] == "delete"
 
 
+async def test_notify_in_async_code_points_to_anotify() -> None:
+    with pytest.raises(RuntimeError, match="await anotify"):
+        notify(Category(pk=1, name="x"), "update")
+
+
 @pytest.mark.parametrize(
     ("instance", "action", "message"),
     [
