@@ -1,0 +1,110 @@
+"""The per-process fan-out engine: index, union of fields, reference-counted membership."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.layers import get_channel_layer
+
+from strawberry_model_subs.events import Action, Event
+from strawberry_model_subs.hub import Fields, Hub, get_hub
+from tests.conftest import wait_until
+
+
+class RecordingSink:
+    def __init__(self) -> None:
+        self.received: list[tuple[str, Fields]] = []
+
+    def push(self, event: Event, fields: Fields) -> None:
+        self.received.append((event.pk, fields))
+
+
+def event(action: Action = Action.UPDATE, pk: str = "5") -> Event:
+    data = {"id": int(pk), "name": "x"}
+    return Event("products", action, "shop.product", pk, data, json.dumps(data))
+
+
+def test_dispatch_reaches_each_sink_once_with_the_union_of_its_fields() -> None:
+    hub = Hub(layer=None)
+    both, by_id, other = RecordingSink(), RecordingSink(), RecordingSink()
+    hub.add(both, "products", Action.UPDATE, "5", frozenset({"name"}))
+    hub.add(both, "products", Action.ALL_ACTIONS, None, frozenset({"id"}))
+    hub.add(by_id, "products", Action.UPDATE, "5", None)
+    hub.add(other, "products", Action.DELETE, None, None)
+
+    assert hub.dispatch(event()) == 2
+    assert both.received == [("5", frozenset({"id", "name"}))]
+    assert by_id.received == [("5", None)]
+    assert other.received == []
+
+
+def test_dispatch_filters_by_action_and_pk() -> None:
+    hub = Hub(layer=None)
+    sink = RecordingSink()
+    hub.add(sink, "products", Action.UPDATE, "5", None)
+    assert hub.dispatch(event(pk="6")) == 0
+    assert hub.dispatch(event(action=Action.CREATE, pk="5")) == 0
+    assert hub.dispatch(event(pk="5")) == 1
+
+
+def test_a_failing_sink_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def push(self, event: Event, fields: Fields) -> None:
+            raise RuntimeError("broken sink")
+
+    hub = Hub(layer=None)
+    good = RecordingSink()
+    hub.add(Broken(), "products", Action.UPDATE, None, None)
+    hub.add(good, "products", Action.UPDATE, None, None)
+    hub.dispatch(event())
+    assert good.received == [("5", None)]
+    assert "a subscriber failed to take an event" in caplog.text
+
+
+def test_discard_prunes_empty_buckets_and_reports_absence() -> None:
+    hub = Hub(layer=None)
+    sink = RecordingSink()
+    assert hub.add(sink, "products", Action.UPDATE, "5", None) is True
+    assert hub.add(sink, "products", Action.UPDATE, "5", frozenset({"id"})) is False
+    assert hub.discard(sink, "products", Action.UPDATE, "5") is True
+    assert hub.discard(sink, "products", Action.UPDATE, "5") is False
+    assert hub.index == {}
+
+
+async def test_membership_is_reference_counted_per_stream() -> None:
+    hub = get_hub()
+    layer = get_channel_layer()
+    await hub.join("products")
+    await hub.join("products")
+    assert hub.channel in layer.groups["sms.products"]
+    await hub.leave("products")
+    assert hub.channel in layer.groups["sms.products"]
+    assert hub.task is not None
+    await hub.leave("products")
+    assert not layer.groups.get("sms.products")
+    assert hub.task is None
+
+
+async def test_received_events_are_dispatched() -> None:
+    hub = get_hub()
+    sink = RecordingSink()
+    await hub.join("products")
+    try:
+        hub.add(sink, "products", Action.CREATE, None, None)
+        layer = get_channel_layer()
+        await layer.group_send(
+            "sms.products",
+            {
+                "type": "sms.event",
+                "stream": "products",
+                "action": "create",
+                "model": "shop.product",
+                "pk": "1",
+                "data": '{"id": 1}',
+            },
+        )
+        await wait_until(lambda: sink.received == [("1", None)], "the event to be dispatched")
+    finally:
+        hub.discard(sink, "products", Action.CREATE, None)
+        await hub.leave("products")
