@@ -79,7 +79,7 @@ def _message(
     registration: Registration, instance: models.Model, pk: Any, action: Action
 ) -> EventMessage | None:
     try:
-        data = registration.serializer_class(instance, context={}).data
+        data = registration.serialize(instance)
     except Exception:
         logger.exception(
             "%s could not serialize %s pk=%r for a %s event on stream %r; no event was sent",

@@ -18,6 +18,7 @@ from typing import Any
 
 from graphql import OperationType
 from strawberry.channels import GraphQLWSConsumer as StrawberryGraphQLWSConsumer
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from .control import (
     CONTROL_MESSAGE_TYPE,
@@ -80,16 +81,19 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             result = await execute_once(self.schema, query, variables, operation_name, context)
         elif operation is not None and operation.operation == OperationType.SUBSCRIPTION:
             return error_frame(
-                "only control operations ({name}Subscription) run on a stream socket; connect "
-                "with the graphql-transport-ws subprotocol for other subscriptions"
+                "only the control operations (the *Subscription fields) run on a stream socket; "
+                "connect with the graphql-transport-ws subprotocol for other subscriptions"
             )
         else:
-            result = await self.schema.execute(
-                query,
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation_name,
-            )
+            try:
+                result = await self.schema.execute(
+                    query,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=operation_name,
+                )
+            except CannotGetOperationTypeError as exc:
+                return error_frame(exc.as_http_error_reason())
         return dumps(await self.process_result(self, result))
 
     async def disconnect(self, code: int) -> None:

@@ -55,8 +55,11 @@ class Registration:
         return f"{self.field_prefix}Changed"
 
     def serialize(self, instance: models.Model) -> Any:
-        """The representation of ``instance`` every subscriber receives (one call per event)."""
-        return self.serializer_class(instance, context={}).data
+        """The representation of ``instance`` every subscriber receives (one call per event).
+
+        There is no request behind a model change: hyperlinked fields render relative URLs.
+        """
+        return self.serializer_class(instance, context={"request": None}).data
 
     def parse_id(self, value: object) -> str:
         """The key of a client-given id, or ControlError saying why it is no primary key here."""

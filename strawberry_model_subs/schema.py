@@ -99,6 +99,10 @@ def _control_resolver(registration: Registration) -> Any:
                 "pk": None if id is None else registration.parse_id(id),
                 "fields": None if data is None else [member.value for member in data],
             }
+            if data is not None and not data:
+                raise ControlError(
+                    "data names no field: list the fields to receive, or omit data for all"
+                )
             await apply_control(channel_id, request)
         except ControlError as exc:
             error = str(exc)

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import strawberry
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
+from django.db.models import ForeignObjectRel
 from django.utils.dateparse import parse_date, parse_datetime, parse_time
 from rest_framework import ISO_8601, serializers
 from rest_framework.settings import api_settings
@@ -98,8 +100,8 @@ def _temporal(python_type: type, parse: Callable[[str], Any], setting: str) -> M
         output_format = getattr(field, "format", serializers.empty)
         if output_format is serializers.empty:
             output_format = getattr(api_settings, setting)
-        if output_format is None:
-            return Mapped(python_type)
+        if output_format is None:  # DRF returns the object itself; JSON makes it ISO text
+            return Mapped(python_type, convert)
         if isinstance(output_format, str) and output_format.lower() == ISO_8601:
             return Mapped(python_type, convert)
         return Mapped(str)
@@ -107,21 +109,40 @@ def _temporal(python_type: type, parse: Callable[[str], Any], setting: str) -> M
     return mapper
 
 
-def _model_field(ctx: Context, field: serializers.Field) -> models.Field | None:
-    source = getattr(field, "source", None)
-    if ctx.model is None or not source or "." in source or source == "*":
+def _source_path(
+    model: type[models.Model] | None, source: str | None
+) -> list[models.Field | ForeignObjectRel] | None:
+    """The model fields a (dotted) source walks through, or None when it leaves the models
+    (a property, a method, ``*``)."""
+    if model is None or not source or source == "*":
         return None
-    try:
-        model_field = ctx.model._meta.get_field(source)
-    except Exception:
-        return None
-    return model_field if isinstance(model_field, models.Field) else None
+    path: list[models.Field | ForeignObjectRel] = []
+    for part in source.split("."):
+        if model is None:
+            return None
+        try:
+            model_field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            # ``category_id`` is the attname of the ``category`` foreign key.
+            model_field = next((f for f in model._meta.concrete_fields if f.attname == part), None)
+            if model_field is None:
+                return None
+            path.append(model_field.target_field if model_field.is_relation else model_field)
+            model = None
+            continue
+        path.append(model_field)
+        model = model_field.related_model if model_field.is_relation else None  # type: ignore[assignment]
+    return path
 
 
 def _integer(field: serializers.Field, ctx: Context) -> Mapped:
     # Decided by the model field's class, not by DRF's max_value: that comes from the database
     # backend's ranges (64-bit on SQLite), and the schema must not change with the database.
-    if isinstance(_model_field(ctx, field), BIG_MODEL_FIELDS):
+    path = _source_path(ctx.model, getattr(field, "source", None))
+    target = path[-1] if path else None
+    while isinstance(target, models.ForeignKey):
+        target = target.target_field
+    if isinstance(target, BIG_MODEL_FIELDS):
         return Mapped(BigInt)
     return Mapped(int)
 
@@ -141,25 +162,49 @@ def _choice(field: serializers.Field, ctx: Context) -> Mapped:
         or not all(GRAPHQL_NAME_RE.match(name) for name in members)
     ):
         return Mapped(str)
-    enum_name = f"{ctx.type_name}{_pascal(ctx.field_name)}"
+    # The suffix keeps a field named ``event`` or ``data`` off the generated type names.
+    enum_name = f"{ctx.type_name}{_pascal(ctx.field_name)}Choice"
     choice_enum = enum.Enum(enum_name, members)  # type: ignore[misc]
     strawberry.enum(choice_enum, name=enum_name, description=f"Choices of {ctx.field_name}.")
     return Mapped(choice_enum)
 
 
+def _uuid(field: serializers.Field, ctx: Context) -> Mapped:
+    # The "int" and "urn" formats do not render a UUID string.
+    if getattr(field, "uuid_format", "hex_verbose") in ("hex_verbose", "hex"):
+        return Mapped(uuid.UUID)
+    return Mapped(str)
+
+
+def _multiple_choice(field: serializers.Field, ctx: Context) -> Mapped:
+    assert isinstance(field, serializers.MultipleChoiceField)
+    keys = list(field.choices)
+    if keys and all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
+        return Mapped(list[int])
+    return Mapped(list[str])
+
+
 def _list(field: serializers.Field, ctx: Context) -> Mapped:
     assert isinstance(field, serializers.ListField)
-    return _list_of(_map_field(field.child, ctx))
+    return _list_of(_map_child(field.child, ctx))
 
 
 def _many_related(field: serializers.Field, ctx: Context) -> Mapped:
     assert isinstance(field, serializers.ManyRelatedField)
-    return _list_of(_map_field(field.child_relation, ctx))
+    return _list_of(_map_child(field.child_relation, ctx))
 
 
 def _list_serializer(field: serializers.Field, ctx: Context) -> Mapped:
     assert isinstance(field, serializers.ListSerializer)
-    return _list_of(_map_field(field.child, ctx))
+    return _list_of(_map_child(field.child, ctx))
+
+
+def _map_child(child: serializers.Field, ctx: Context) -> Mapped:
+    """A list item's type: nullable when the child field allows null (DRF renders None items)."""
+    item = _map_field(child, ctx)
+    if child.allow_null and not item.nullable:
+        return Mapped(item.annotation, item.convert, nullable=True)
+    return item
 
 
 def _list_of(item: Mapped) -> Mapped:
@@ -261,7 +306,7 @@ FIELD_TYPES = ClassLookup(
     {
         serializers.BooleanField: Mapped(bool),
         serializers.CharField: STRING,
-        serializers.UUIDField: Mapped(uuid.UUID),
+        serializers.UUIDField: _uuid,
         serializers.IntegerField: _integer,
         serializers.FloatField: Mapped(float),
         serializers.DecimalField: Mapped(decimal.Decimal),
@@ -270,7 +315,7 @@ FIELD_TYPES = ClassLookup(
         serializers.TimeField: _temporal(datetime.time, parse_time, "TIME_FORMAT"),
         serializers.DurationField: STRING,
         serializers.FilePathField: STRING,
-        serializers.MultipleChoiceField: Mapped(list[str]),
+        serializers.MultipleChoiceField: _multiple_choice,
         serializers.ChoiceField: _choice,
         # FileField renders null when no file is set.
         serializers.FileField: Mapped(str, nullable=True),
@@ -307,29 +352,18 @@ def _map_field(field: serializers.Field, ctx: Context) -> Mapped:
 def _is_nullable(
     field: serializers.Field, mapped: Mapped, model: type[models.Model] | None
 ) -> bool:
+    """Whether DRF can render null for ``field``: it does for ``allow_null``, and whenever the
+    attribute is None, so for any source through a nullable model field or relation."""
     if mapped.nullable or field.allow_null:
         return True
     source = getattr(field, "source", None) or ""
-    # DRF leaves out a non-required field whose dotted source hits a missing related object.
-    if "." in source and not field.required:
-        return True
-    # DRF renders null whenever the attribute is None, whatever the field: a nested serializer
-    # or a related field over a nullable foreign key reads as null too.
-    return _source_is_nullable(model, source)
-
-
-def _source_is_nullable(model: type[models.Model] | None, source: str) -> bool:
-    for part in source.split(".") if source and source != "*" else ():
-        if model is None:
-            return False
-        try:
-            model_field = model._meta.get_field(part)
-        except Exception:
-            return False
-        if getattr(model_field, "null", False):
-            return True
-        model = getattr(model_field, "related_model", None)
-    return False
+    path = _source_path(model, source)
+    if path is None:
+        # Outside the models DRF's rule applies: a non-required field whose dotted source hits
+        # a missing attribute is left out of the representation.
+        return "." in source and not field.required
+    # A reverse or many-to-many relation is a manager, never None (its .null says otherwise).
+    return any(getattr(f, "null", False) and not (f.one_to_many or f.many_to_many) for f in path)
 
 
 def _pascal(name: str) -> str:
@@ -432,5 +466,5 @@ def build_event_type(type_name: str, data_type: type, description: str | None) -
     return strawberry.type(
         cls,
         name=type_name + "Event",
-        description=description or f"A committed change of a {type_name}.",
+        description=description or f"A committed change on the stream of {type_name}.",
     )

@@ -39,9 +39,9 @@ class GraphQLView(AsyncGraphQLView):
             if request_adapter.method != "POST" or not is_control_operation(operation):
                 raise HTTPException(
                     400,
-                    "plain HTTP runs only the control operations ({name}Subscription) of "
-                    "subscriptions; run other subscriptions over the websocket with the "
-                    "graphql-transport-ws subprotocol",
+                    "plain HTTP POST runs only the control operations (the *Subscription "
+                    "fields) of subscriptions; run other subscriptions over the websocket with "
+                    "the graphql-transport-ws subprotocol",
                 )
             return await execute_once(
                 self.schema,

@@ -1,0 +1,57 @@
+"""The package's public API: ``__all__`` is sorted, complete, importable and pinned."""
+
+from __future__ import annotations
+import __future__
+
+import importlib
+from types import ModuleType
+
+import strawberry_model_subs
+
+PUBLIC_API = [
+    "Action",
+    "BigInt",
+    "ConfigurationError",
+    "Event",
+    "ModelSubsError",
+    "Operation",
+    "RegistrationError",
+    "SubscriptionResult",
+    "UnsupportedFieldError",
+    "anotify",
+    "model_subscription",
+    "notify",
+    "subscription_type",
+]
+
+
+def test_all_is_sorted() -> None:
+    assert strawberry_model_subs.__all__ == sorted(strawberry_model_subs.__all__)
+
+
+def test_all_has_no_duplicates() -> None:
+    assert len(set(strawberry_model_subs.__all__)) == len(strawberry_model_subs.__all__)
+
+
+def test_every_name_in_all_is_importable_from_the_package() -> None:
+    module = importlib.import_module("strawberry_model_subs")
+    missing = [name for name in module.__all__ if not hasattr(module, name)]
+    assert missing == []
+    namespace: dict[str, object] = {}
+    exec(f"from strawberry_model_subs import {', '.join(module.__all__)}", namespace)
+    assert all(namespace[name] is getattr(module, name) for name in module.__all__)
+
+
+def test_all_lists_every_public_member_of_the_package() -> None:
+    public = sorted(
+        name
+        for name, value in vars(strawberry_model_subs).items()
+        if not name.startswith("_")
+        and not isinstance(value, ModuleType)  # submodules imported as a side effect
+        and value is not __future__.annotations
+    )
+    assert strawberry_model_subs.__all__ == public
+
+
+def test_public_api_is_pinned() -> None:
+    assert strawberry_model_subs.__all__ == PUBLIC_API
