@@ -282,6 +282,13 @@ async def test_unsubscribing_what_was_never_subscribed_is_refused(
     )
 
 
+async def test_an_empty_field_list_is_refused(stream_client: StreamClient) -> None:
+    result = await stream_client.subscribe("products", "UPDATE", fields=[])
+    assert result["ok"] is False
+    assert "data names no field" in result["error"]
+    await stream_client.assert_no_frame()
+
+
 async def test_unknown_field_name_is_a_graphql_error(stream_client: StreamClient) -> None:
     result = await stream_client.execute(
         control_document("products"),
