@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
 from strawberry.channels import GraphQLWSConsumer as StrawberryGraphQLWSConsumer
@@ -32,14 +32,47 @@ from .execution import execute_once, is_control_operation, operation_of
 from .frames import FrameError, connect_frame, decode_request, dumps, error_frame
 from .hub import get_hub
 from .session import StreamSession
+from .transport_ws import PingingGraphQLTransportWSHandler
+
+if TYPE_CHECKING:
+    from strawberry.schema import BaseSchema
 
 logger = logging.getLogger(__name__)
 
 
 class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
-    """Serves graphql-transport-ws, graphql-ws and the stream protocol on one websocket route."""
+    """Serves graphql-transport-ws, graphql-ws and the stream protocol on one websocket route.
 
+    Takes Strawberry's arguments (``connection_init_wait_timeout``,
+    ``max_subscriptions_per_connection``, ``allowed_origins``...) with two more, and other
+    defaults for keep-alive:
+
+    Args:
+        ping_interval: seconds between the server's graphql-transport-ws pings (None: none).
+        ping_timeout: seconds a graphql-transport-ws peer has to answer a ping before it is
+            closed with code 1001.
+        keep_alive: send graphql-ws ``ka`` frames (default True).
+        keep_alive_interval: seconds between ``ka`` frames (default 15).
+    """
+
+    graphql_transport_ws_handler_class = PingingGraphQLTransportWSHandler
     session: StreamSession | None = None
+
+    def __init__(
+        self,
+        schema: BaseSchema,
+        *,
+        ping_interval: float | None = 30.0,
+        ping_timeout: float = 20.0,
+        keep_alive: bool = True,
+        keep_alive_interval: float = 15.0,
+        **kwargs: Any,
+    ) -> None:
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        super().__init__(
+            schema, keep_alive=keep_alive, keep_alive_interval=keep_alive_interval, **kwargs
+        )
 
     async def connect(self) -> None:
         if self.scope.get("subprotocols"):
