@@ -11,18 +11,54 @@ Example::
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from cross_web import HTTPException
+from django.http import HttpRequest, HttpResponse
 from graphql import OperationType
 from strawberry.django.views import AsyncGraphQLView
 from strawberry.types import ExecutionResult
 
+from .exceptions import ConfigurationError
 from .execution import execute_once, is_control_operation, operation_of
+
+#: The line of Strawberry's GraphiQL page that points subscriptions at the page's own URL.
+_GRAPHIQL_SUBSCRIPTION_URL = "const subscriptionUrl = httpUrlToWebSockeUrl(fetchURL);"
 
 
 class GraphQLView(AsyncGraphQLView):
-    """Queries, mutations, GraphiQL, and the stream protocol's control operations over HTTP."""
+    """Queries, mutations, GraphiQL, and the stream protocol's control operations over HTTP.
+
+    GraphiQL runs subscriptions over a websocket at the view's own path, so either route
+    ``GraphQLWSConsumer`` at that path too, or pass ``subscriptions_path="/ws"`` (a path, or a
+    full ``ws://``/``wss://`` URL) to point GraphiQL at the consumer's route.
+    """
+
+    subscriptions_path: str | None = None
+
+    def __init__(self, *args: Any, subscriptions_path: str | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if subscriptions_path is not None:
+            self.subscriptions_path = subscriptions_path
+
+    async def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
+        response = await super().render_graphql_ide(request)
+        if self.subscriptions_path is None:
+            return response
+        page = response.content.decode()
+        if _GRAPHIQL_SUBSCRIPTION_URL not in page:
+            raise ConfigurationError(
+                "subscriptions_path cannot be applied: this Strawberry version's GraphiQL page "
+                "has no subscriptionUrl line to point elsewhere; route the websocket consumer "
+                "at the view's own path instead"
+            )
+        target = json.dumps(self.subscriptions_path)
+        page = page.replace(
+            _GRAPHIQL_SUBSCRIPTION_URL,
+            f"const subscriptionUrl = httpUrlToWebSockeUrl(new URL({target}, fetchURL).href);",
+        )
+        return HttpResponse(page)
 
     async def execute_single(  # type: ignore[override]
         self,

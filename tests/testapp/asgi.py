@@ -14,9 +14,12 @@ from strawberry_model_subs.consumers import GraphQLWSConsumer  # noqa: E402
 
 from .schema import schema  # noqa: E402
 
+consumer = GraphQLWSConsumer.as_asgi(schema=schema)
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter([re_path(r"^ws$", GraphQLWSConsumer.as_asgi(schema=schema))]),
+        # /ws for clients; /graphql too, where GraphiQL looks for subscriptions by default.
+        "websocket": URLRouter([re_path(r"^ws$", consumer), re_path(r"^graphql$", consumer)]),
     }
 )

@@ -6,4 +6,7 @@ from strawberry_model_subs.views import GraphQLView
 
 from .schema import schema
 
-urlpatterns = [path("graphql", GraphQLView.as_view(schema=schema))]
+urlpatterns = [
+    path("graphql", GraphQLView.as_view(schema=schema)),
+    path("graphiql-ws", GraphQLView.as_view(schema=schema, subscriptions_path="/ws")),
+]
