@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import strawberry
 from django.apps import apps
+from graphql import GraphQLError
 from rest_framework import serializers
 from strawberry.tools import merge_types
 
@@ -128,13 +129,17 @@ def _control_resolver(registration: Registration) -> Any:
 def _changed_resolver(registration: Registration) -> Any:
     from .typed import changed_events
 
+    # A coroutine returning the stream, not an async generator: a bad id is then an error of the
+    # subscription's creation, which the protocols answer with their `error` message.
     async def resolve(
         action: Action = Action.ALL_ACTIONS,
         id: strawberry.ID | None = None,
     ) -> AsyncGenerator[Event, None]:
-        pk = None if id is None else registration.parse_id(id)
-        async for event in changed_events(get_hub(), registration.stream, action, pk):
-            yield event
+        try:
+            pk = None if id is None else registration.parse_id(id)
+        except ControlError as exc:
+            raise GraphQLError(str(exc)) from None
+        return changed_events(get_hub(), registration.stream, action, pk)
 
     resolve.__annotations__ = {
         "action": Action,
