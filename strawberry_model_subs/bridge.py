@@ -17,13 +17,13 @@ import logging
 from functools import partial
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import sync_to_async
 from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
 
 from .conf import get_settings
 from .events import CHANGE_ACTIONS, Action, EventMessage, event_message, group_name
-from .layers import get_layer
+from .layers import apublish, publish
 from .registry import Registration, registrations_for_model
 
 logger = logging.getLogger(__name__)
@@ -94,13 +94,19 @@ def _message(
 
 
 def _send(message: EventMessage) -> None:
-    group = group_name(get_settings().GROUP_PREFIX, message["stream"])
-    async_to_sync(get_layer().group_send)(group, message)
+    publish(group_name(get_settings().GROUP_PREFIX, message["stream"]), dict(message))
 
 
 async def _asend(message: EventMessage) -> None:
-    group = group_name(get_settings().GROUP_PREFIX, message["stream"])
-    await get_layer().group_send(group, message)
+    await apublish(group_name(get_settings().GROUP_PREFIX, message["stream"]), dict(message))
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _check_action(instance: models.Model, action: Action | str) -> tuple[Action, tuple[Any, ...]]:
@@ -129,11 +135,7 @@ def notify(instance: models.Model, action: Action | str) -> None:
         Product.objects.filter(pk=5).update(price=10)
         notify(Product.objects.get(pk=5), Action.UPDATE)
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    if _in_event_loop():
         raise RuntimeError("notify() is for synchronous code; in async code, await anotify()")
     action, registrations = _check_action(instance, action)
     for registration in registrations:

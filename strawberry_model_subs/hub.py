@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
 import weakref
 from collections import Counter
 from typing import Any, Protocol
@@ -169,17 +170,22 @@ class Hub:
             if failing:
                 logger.warning("channel layer receive recovered")
                 failing = False
-            if message.get("type") != EVENT_MESSAGE_TYPE:
-                continue
-            try:
-                event = decode_event(message)  # type: ignore[arg-type]
-            except Exception:
-                logger.exception("dropped a malformed event message: %r", message)
-                continue
-            self.dispatch(event)
+            self.receive_message(message)
+
+    def receive_message(self, message: dict[str, Any]) -> None:
+        """Dispatch one layer message (anything but an event is ignored)."""
+        if message.get("type") != EVENT_MESSAGE_TYPE:
+            return
+        try:
+            event = decode_event(message)  # type: ignore[arg-type]
+        except Exception:
+            logger.exception("dropped a malformed event message: %r", message)
+            return
+        self.dispatch(event)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
+_hubs_lock = threading.Lock()
 
 
 def get_hub() -> Hub:
@@ -187,5 +193,18 @@ def get_hub() -> Hub:
     loop = asyncio.get_running_loop()
     hub = _hubs.get(loop)
     if hub is None:
-        hub = _hubs[loop] = Hub(get_layer())
+        with _hubs_lock:
+            hub = _hubs[loop] = Hub(get_layer())
     return hub
+
+
+def deliver_threadsafe(message: dict[str, Any]) -> None:
+    """Hand a layer message to every hub of this process, each on its own loop.
+
+    For the in-memory layer, from a thread that runs no loop of its own: the layer's queues are
+    not thread-safe, and with it every receiver is in this process anyway.
+    """
+    with _hubs_lock:
+        hubs = [(loop, hub) for loop, hub in _hubs.items() if hub.refs and not loop.is_closed()]
+    for loop, hub in hubs:
+        loop.call_soon_threadsafe(hub.receive_message, message)

@@ -1,13 +1,32 @@
-"""The channel layer the library uses, with a clear error when there is none."""
+"""The channel layer the library uses, and how events are published to it from any thread.
+
+Model signals fire in synchronous code: a request thread of the ASGI server, a plain thread, a
+management command or a worker process with no event loop at all. :func:`publish` picks, for each,
+a way that neither blocks an event loop nor opens a connection per event:
+
+* inside ``sync_to_async`` (Django's async views, ``asave()``, an ASGI server's sync views), the
+  send runs on the server's own event loop, through ``async_to_sync``;
+* anywhere else, on the in-memory layer, it is handed to the loop of each hub of this process
+  directly (the in-memory layer is not thread-safe, and only this process can receive);
+* anywhere else, on a layer that reaches other processes, it runs on one background event loop
+  thread per process, which keeps the layer's connections for the next event.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from concurrent.futures import Future
 from typing import Any
 
-from channels.layers import get_channel_layer
+from asgiref.sync import SyncToAsync, async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from .conf import get_settings
 from .exceptions import ConfigurationError
+
+#: Seconds a synchronous publish waits for the layer before giving up (and logging).
+PUBLISH_TIMEOUT = 10.0
 
 
 def get_layer() -> Any:
@@ -25,6 +44,54 @@ def get_layer() -> Any:
 
 def is_process_local(layer: Any) -> bool:
     """True when the layer cannot reach other processes (so an unknown channel is unknown)."""
-    from channels.layers import InMemoryChannelLayer
-
     return isinstance(layer, InMemoryChannelLayer)
+
+
+def publish(group: str, message: dict[str, Any]) -> None:
+    """Send ``message`` to ``group`` from synchronous code, whatever thread this is."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("publish() is for synchronous code; await apublish() instead")
+    layer = get_layer()
+    if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None:
+        async_to_sync(layer.group_send)(group, message)
+    elif is_process_local(layer):
+        from .hub import deliver_threadsafe
+
+        deliver_threadsafe(message)
+    else:
+        _background_loop().submit(layer.group_send(group, message)).result(PUBLISH_TIMEOUT)
+
+
+async def apublish(group: str, message: dict[str, Any]) -> None:
+    """Send ``message`` to ``group`` from async code."""
+    await get_layer().group_send(group, message)
+
+
+class _LoopThread:
+    """An event loop in a daemon thread, for publishing from threads that have none."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="strawberry-model-subs publisher", daemon=True
+        )
+        self.thread.start()
+
+    def submit(self, coroutine: Any) -> Future[Any]:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+
+_loop_thread: _LoopThread | None = None
+_loop_thread_lock = threading.Lock()
+
+
+def _background_loop() -> _LoopThread:
+    global _loop_thread
+    with _loop_thread_lock:
+        if _loop_thread is None or not _loop_thread.thread.is_alive():
+            _loop_thread = _LoopThread()
+        return _loop_thread

@@ -19,6 +19,7 @@ from rest_framework import serializers
 
 from strawberry_model_subs import Action, anotify, model_subscription, notify
 from strawberry_model_subs.registry import unregister
+from strawberry_model_subs.testing import StreamClient
 from tests.testapp.models import Category, Product, Tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -174,8 +175,9 @@ async def test_save_then_delete_in_one_transaction_sends_both(listen: Listen) ->
     ]
 
 
-async def test_a_save_from_a_plain_thread_is_sent(listen: Listen) -> None:
-    receive = await listen("categories")
+async def test_a_save_from_a_plain_thread_reaches_subscribers(stream_client: StreamClient) -> None:
+    """A thread with no event loop (not sync_to_async's) hands the event to the hub's loop."""
+    await stream_client.subscribe("categories", "CREATE", fields=["name"])
     errors: list[BaseException] = []
 
     def in_thread() -> None:
@@ -187,7 +189,12 @@ async def test_a_save_from_a_plain_thread_is_sent(listen: Listen) -> None:
     thread = threading.Thread(target=in_thread)
     await sync_to_async(lambda: (thread.start(), thread.join()))()
     assert not errors
-    assert (await receive())["data"]["name"] == "threaded"
+    frame = await stream_client.receive_event()
+    assert frame["payload"] == {
+        "action": "create",
+        "model": "testapp.category",
+        "data": {"name": "threaded"},
+    }
 
 
 async def test_notify_sends_what_update_did_not(listen: Listen) -> None:
