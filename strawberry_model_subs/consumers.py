@@ -13,7 +13,9 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from graphql import OperationType
@@ -38,6 +40,33 @@ if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
 
 logger = logging.getLogger(__name__)
+
+
+def resilient(
+    receive: Callable[[], Awaitable[dict[str, Any]]],
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """``receive`` retried every second while the layer fails, logged once per outage."""
+
+    async def receive_until_it_works() -> dict[str, Any]:
+        global _layer_down
+        while True:
+            try:
+                message = await receive()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                if not _layer_down:
+                    _layer_down = True
+                    logger.exception("channel layer receive failed; sockets stay open, retrying")
+                await asyncio.sleep(1.0)
+                continue
+            _layer_down = False
+            return message
+
+    return receive_until_it_works
+
+
+_layer_down = False
 
 
 class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
@@ -73,6 +102,17 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         super().__init__(
             schema, keep_alive=keep_alive, keep_alive_interval=keep_alive_interval, **kwargs
         )
+
+    # Channels sets ``channel_receive`` to the layer's receive for this socket's channel and
+    # lets an exception from it end the consumer: one Redis outage would drop every socket.
+    # The setter wraps it so a socket outlives the outage (control messages resume after).
+    @property
+    def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+        return self._channel_receive
+
+    @channel_receive.setter
+    def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        self._channel_receive = resilient(receive)
 
     async def connect(self) -> None:
         if self.scope.get("subprotocols"):

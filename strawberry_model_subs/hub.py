@@ -66,7 +66,7 @@ class Hub:
             self.refs[stream] += 1
             if self.task is None or self.task.done():
                 self.task = asyncio.get_running_loop().create_task(
-                    self._receive_loop(), name="strawberry-model-subs hub"
+                    self._run(), name="strawberry-model-subs hub"
                 )
 
     async def leave(self, stream: str) -> None:
@@ -153,24 +153,52 @@ class Hub:
                 logger.exception("a subscriber failed to take an event of stream %r", event.stream)
         return len(targets)
 
+    async def _run(self) -> None:
+        """Receive and dispatch events; renew group memberships; ride out layer outages."""
+        refresh = asyncio.get_running_loop().create_task(self._refresh_memberships())
+        try:
+            await self._receive_loop()
+        finally:
+            refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresh
+
     async def _receive_loop(self) -> None:
         assert self.channel is not None
         failing = False
         while True:
             try:
+                if failing:
+                    # A layer that restarted (Redis without persistence) forgot the groups.
+                    await self._rejoin()
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 if not failing:
-                    logger.exception("channel layer receive failed; retrying until it recovers")
+                    logger.exception("channel layer failed; retrying every second until it is back")
                     failing = True
                 await asyncio.sleep(1.0)
                 continue
             if failing:
-                logger.warning("channel layer receive recovered")
+                logger.warning("channel layer is back; group memberships renewed")
                 failing = False
             self.receive_message(message)
+
+    async def _rejoin(self) -> None:
+        async with self._lock:
+            for stream in list(self.refs):
+                await self.layer.group_add(self._group(stream), self.channel)
+
+    async def _refresh_memberships(self) -> None:
+        """Group memberships expire (``group_expiry``, a day by default): renew them in time."""
+        interval = max(1.0, min(float(getattr(self.layer, "group_expiry", 86400)) / 2, 3600.0))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._rejoin()
+            except Exception:
+                logger.warning("could not renew channel-layer group memberships", exc_info=True)
 
     def receive_message(self, message: dict[str, Any]) -> None:
         """Dispatch one layer message (anything but an event is ignored)."""
