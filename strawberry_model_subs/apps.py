@@ -8,6 +8,7 @@ class StrawberryModelSubsConfig(AppConfig):
     verbose_name = "Strawberry model subscriptions"
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)
         from .bridge import connect_model
         from .registry import registrations
 

@@ -63,14 +63,14 @@ if _channel_layer == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_redis_url]},
+            "CONFIG": {"hosts": [{"address": _redis_url, "max_connections": 1000}]},
         }
     }
 elif _channel_layer == "redis-pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [_redis_url]},
+            "CONFIG": {"hosts": [{"address": _redis_url, "max_connections": 1000}]},
         }
     }
 else:
