@@ -5,6 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: venv test lint format run bench clean
 
+# The JavaScript client of the e2e tests (tests/e2e/js): npm ci reruns only when the lock file is
+# newer than the install, whose own lock file (node_modules/.package-lock.json) is the stamp.
+JS_DIR := tests/e2e/js
+JS_STAMP := $(JS_DIR)/node_modules/.package-lock.json
+
 venv: $(STAMP)
 
 # Reinstall only when the project metadata changes, so re-runs are quick.
@@ -14,11 +19,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[test,server]'
 	touch $@
 
-test: venv
+test: venv $(JS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+	$(BIN)/python tests/run_services.py
+
+# Without npm and node the JavaScript e2e tests skip themselves (and fail when CI is set).
+$(JS_STAMP): $(JS_DIR)/package-lock.json
+	@if command -v npm >/dev/null 2>&1 && command -v node >/dev/null 2>&1; then \
+		npm ci --prefix $(JS_DIR) && touch $@; \
+	else \
+		echo "node/npm not installed: the JavaScript e2e tests will be skipped" >&2; \
+	fi
 
 lint: venv
 	$(BIN)/ruff check .
@@ -30,11 +44,7 @@ format: venv
 	$(BIN)/ruff check --fix .
 
 run: venv
-	@if [ -e sample_site ] || [ -e sample_site.py ]; then \
-		exec $(BIN)/python -m sample_site; \
-	else \
-		echo "the sample site is not built yet" >&2; exit 1; \
-	fi
+	$(BIN)/python -m sample_site
 
 bench: venv
 	@if [ -f bench/run.py ]; then \

@@ -42,16 +42,38 @@ def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
         )
     if backend.startswith("channels_redis"):
         hosts = (config.get("CONFIG") or {}).get("hosts") or []
-        if any(not isinstance(h, dict) or "max_connections" not in h for h in hosts):
-            messages.append(
-                Warning(
-                    "a channels_redis host has no max_connections: redis-py caps each pool at "
-                    "100 connections, which many workers and publishers can exhaust.",
-                    hint="Write the host as {'address': 'redis://...', 'max_connections': 1000}.",
-                    id="strawberry_model_subs.W002",
-                )
-            )
+        messages += _check_redis_hosts(hosts)
     return messages
+
+
+def _check_redis_hosts(hosts: list[Any]) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if any(not isinstance(h, dict) or "max_connections" not in h for h in hosts):
+        messages.append(
+            Warning(
+                "a channels_redis host has no max_connections: redis-py caps each pool at "
+                "100 connections, which many workers and publishers can exhaust.",
+                hint="Write the host as {'address': 'redis://...', 'max_connections': 1000, "
+                "'socket_timeout': 30}.",
+                id="strawberry_model_subs.W002",
+            )
+        )
+    if any(not isinstance(h, dict) or _too_short(h.get("socket_timeout", 5)) for h in hosts):
+        messages.append(
+            Warning(
+                "a channels_redis host has a socket_timeout of 5 s or less (redis-py's default "
+                "is 5 s): channels_redis blocks 5 s in BZPOPMIN, so reads time out and receivers "
+                "fail.",
+                hint="Write the host as {'address': 'redis://...', 'max_connections': 1000, "
+                "'socket_timeout': 30}.",
+                id="strawberry_model_subs.W003",
+            )
+        )
+    return messages
+
+
+def _too_short(timeout: object) -> bool:
+    return isinstance(timeout, (int, float)) and timeout <= 5
 
 
 SUPPORTED_BACKENDS = frozenset(

@@ -34,7 +34,7 @@ from .execution import execute_once, is_control_operation, operation_of
 from .frames import FrameError, connect_frame, decode_request, dumps, error_frame
 from .hub import get_hub
 from .session import StreamSession
-from .transport_ws import PingingGraphQLTransportWSHandler
+from .ws_protocols import GraphQLWSHandler, PingingGraphQLTransportWSHandler
 
 if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
@@ -85,6 +85,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     """
 
     graphql_transport_ws_handler_class = PingingGraphQLTransportWSHandler
+    graphql_ws_handler_class = GraphQLWSHandler
     session: StreamSession | None = None
 
     def __init__(

@@ -90,7 +90,7 @@ async def apply_control(channel_id: str, request: ControlRequest) -> None:
     layer = get_layer()
     if is_process_local(layer):
         raise _unknown(channel_id)
-    reply_to = await layer.new_channel("sms.reply.")
+    reply_to = await layer.new_channel()
     message: ControlMessage = {"type": "sms.control", "request": request, "reply_to": reply_to}
     await layer.send(channel_id, message)
     try:

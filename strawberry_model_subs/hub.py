@@ -28,6 +28,9 @@ from .layers import get_layer
 logger = logging.getLogger(__name__)
 
 Fields = frozenset[str] | None
+
+#: Sent by the hub to its own channel to end its receive loop once it has no subscriber.
+STOP_MESSAGE_TYPE = "sms.hub.stop"
 Key = tuple[Action, str | None]
 
 
@@ -60,7 +63,9 @@ class Hub:
         """
         async with self._lock:
             if self.channel is None:
-                self.channel = await self.layer.new_channel("sms.hub.")
+                # The default prefix matters: channels_redis receives every process-local
+                # channel through one list named after it, and a custom one is never read.
+                self.channel = await self.layer.new_channel()
             if self.refs[stream] == 0:
                 await self.layer.group_add(self._group(stream), self.channel)
             self.refs[stream] += 1
@@ -70,23 +75,25 @@ class Hub:
                 )
 
     async def leave(self, stream: str) -> None:
-        """Drop one reference on ``stream``; the last one leaves its group (and stops the loop
-        when no stream is left)."""
-        task: asyncio.Task[None] | None = None
+        """Drop one reference on ``stream``; the last one leaves its group, and when no stream is
+        left the receive loop is told to stop.
+
+        The loop is stopped by a message on its own channel rather than cancelled: cancelling a
+        receive that is blocked in Redis can leave a stray cancellation on the task that awaits
+        it (seen with redis-py 8).
+        """
         async with self._lock:
             self.refs[stream] -= 1
             if self.refs[stream] > 0:
                 return
             del self.refs[stream]
-            if self.channel is not None:
+            if self.channel is None:
+                return
+            with contextlib.suppress(Exception):
+                await self.layer.group_discard(self._group(stream), self.channel)
+            if not self.refs and self.task is not None:
                 with contextlib.suppress(Exception):
-                    await self.layer.group_discard(self._group(stream), self.channel)
-            if not self.refs:
-                task, self.task = self.task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+                    await self.layer.send(self.channel, {"type": STOP_MESSAGE_TYPE})
 
     def _group(self, stream: str) -> str:
         return group_name(get_settings().GROUP_PREFIX, stream)
@@ -183,6 +190,13 @@ class Hub:
             if failing:
                 logger.warning("channel layer is back; group memberships renewed")
                 failing = False
+            if message.get("type") == STOP_MESSAGE_TYPE:
+                async with self._lock:
+                    # A join after the stop was sent keeps the loop running.
+                    if not self.refs:
+                        self.task = None
+                        return
+                continue
             self.receive_message(message)
 
     async def _rejoin(self) -> None:

@@ -5,7 +5,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
-from channels.layers import channel_layers
+from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from strawberry_model_subs.testing import StreamClient
 from tests.testapp.asgi import application
@@ -36,3 +37,19 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         await asyncio.sleep(0.005)
+
+
+async def group_members(group: str) -> set[str]:
+    """The channels in a layer group, read from the layer itself (in-memory or Redis)."""
+    layer = get_channel_layer()
+    if isinstance(layer, InMemoryChannelLayer):
+        return set(layer.groups.get(group, {}))
+    if isinstance(layer, RedisPubSubChannelLayer):  # memberships live in the loop's layer
+        loop_layer = layer._layers.get(asyncio.get_running_loop())
+        if loop_layer is None:
+            return set()
+        return set(loop_layer.groups.get(loop_layer._get_group_channel_name(group), ()))
+    members = await layer.connection(layer.consistent_hash(group)).zrange(
+        layer._group_key(group), 0, -1
+    )
+    return {m.decode() for m in members}

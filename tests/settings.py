@@ -59,18 +59,21 @@ else:
 
 _channel_layer = os.environ.get("SMS_CHANNEL_LAYER", "memory")
 _redis_url = os.environ.get("SMS_REDIS_URL", "redis://127.0.0.1:6379/0")
+# redis-py 8 caps a pool at 100 connections and times reads out after 5 s, the same 5 s that
+# channels_redis blocks in BZPOPMIN: both need setting (see README, "Deploying").
+_redis_host = {"address": _redis_url, "max_connections": 1000, "socket_timeout": 30}
 if _channel_layer == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": _redis_url, "max_connections": 1000}]},
+            "CONFIG": {"hosts": [_redis_host]},
         }
     }
 elif _channel_layer == "redis-pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": _redis_url, "max_connections": 1000}]},
+            "CONFIG": {"hosts": [_redis_host]},
         }
     }
 else:

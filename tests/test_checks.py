@@ -42,12 +42,24 @@ def test_an_unknown_backend_is_a_warning() -> None:
 @pytest.mark.parametrize(
     ("hosts", "expected"),
     [
-        (["redis://127.0.0.1:6379"], ["strawberry_model_subs.W002"]),
-        ([{"address": "redis://127.0.0.1:6379"}], ["strawberry_model_subs.W002"]),
-        ([{"address": "redis://127.0.0.1:6379", "max_connections": 500}], []),
+        (["redis://h:6379"], ["strawberry_model_subs.W002", "strawberry_model_subs.W003"]),
+        (
+            [{"address": "redis://h:6379"}],
+            ["strawberry_model_subs.W002", "strawberry_model_subs.W003"],
+        ),
+        (
+            [{"address": "redis://h:6379", "max_connections": 500}],
+            ["strawberry_model_subs.W003"],
+        ),
+        (
+            [{"address": "redis://h:6379", "max_connections": 500, "socket_timeout": 5}],
+            ["strawberry_model_subs.W003"],
+        ),
+        ([{"address": "redis://h:6379", "max_connections": 500, "socket_timeout": 30}], []),
+        ([{"address": "redis://h:6379", "max_connections": 500, "socket_timeout": None}], []),
     ],
 )
-def test_redis_hosts_without_max_connections_are_a_warning(
+def test_redis_hosts_without_max_connections_or_socket_timeout_are_warnings(
     hosts: list[object], expected: list[str]
 ) -> None:
     layers = {"default": {"BACKEND": REDIS, "CONFIG": {"hosts": hosts}}}

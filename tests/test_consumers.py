@@ -6,12 +6,14 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.test import AsyncClient
+from django.test import AsyncClient, override_settings
 
+from strawberry_model_subs import control
+from strawberry_model_subs.control import CHANNEL_NAME_RE
 from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.testing import StreamClient, control_document
+from tests.conftest import group_members, wait_until
 from tests.testapp.asgi import application
 from tests.testapp.models import Category, Product, Review, Tag, Ticket
 
@@ -29,8 +31,10 @@ def payload(frame: dict) -> tuple[str, dict]:
 
 
 async def test_connect_frame_names_the_sockets_channel(stream_client: StreamClient) -> None:
-    assert stream_client.channel_id is not None
-    assert stream_client.channel_id.startswith("specific.")
+    channel_id = stream_client.channel_id
+    assert channel_id is not None
+    assert channel_id in control._sessions
+    assert CHANNEL_NAME_RE.match(channel_id)
 
 
 async def test_update_reaches_subscriber_with_only_requested_fields(
@@ -168,17 +172,16 @@ async def test_two_sockets_are_independent(
 
 async def test_closing_a_socket_leaves_its_groups_and_the_hub_stops() -> None:
     hub = get_hub()
-    layer = get_channel_layer()
     async with StreamClient(application) as client:
         await client.subscribe("categories", "CREATE")
         await client.subscribe("products", "UPDATE", id=3)
         assert set(hub.refs) == {"categories", "products"}
-        assert hub.channel in layer.groups["sms.categories"]
+        assert hub.channel in await group_members("sms.categories")
     assert hub.index == {}
     assert not hub.refs
-    assert hub.task is None
-    assert not layer.groups.get("sms.categories")
-    assert not layer.groups.get("sms.products")
+    await wait_until(lambda: hub.task is None, "the hub's receive loop to stop")
+    assert not await group_members("sms.categories")
+    assert not await group_members("sms.products")
 
 
 async def test_cascade_delete_sends_a_delete_for_every_child(stream_client: StreamClient) -> None:
@@ -229,7 +232,9 @@ async def test_primary_key_zero_is_an_id_not_every_object(stream_client: StreamC
 # -- bad input ----------------------------------------------------------------------------------
 
 
+@override_settings(STRAWBERRY_MODEL_SUBS={"CONTROL_TIMEOUT": 0.5})
 async def test_unknown_channel_id_is_refused(stream_client: StreamClient) -> None:
+    """On the in-memory layer at once; on Redis once no socket answers within CONTROL_TIMEOUT."""
     result = await stream_client.execute(
         control_document("products"),
         {"operation": "SUBSCRIBE", "action": "UPDATE", "channelId": "specific.nope!nothing"},

@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 
 from strawberry_model_subs.consumers import GraphQLWSConsumer
 from strawberry_model_subs.hub import get_hub
-from tests.conftest import wait_until
+from tests.conftest import group_members, wait_until
 from tests.testapp.asgi import application
 from tests.testapp.models import Category, Everything, Product
 from tests.testapp.schema import schema
@@ -132,8 +131,8 @@ async def test_abrupt_close_leaves_no_group_index_or_task_behind() -> None:
     await ws.disconnect(code=1006)
     await wait_until(lambda: not hub.refs, "the hub to drop every reference")
     assert hub.index == {}
-    assert hub.task is None
-    assert not get_channel_layer().groups.get("sms.products")
+    await wait_until(lambda: hub.task is None, "the hub's receive loop to stop")
+    assert not await group_members("sms.products")
 
 
 async def test_invalid_arguments_answer_an_error_and_the_connection_goes_on(

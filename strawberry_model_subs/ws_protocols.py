@@ -1,9 +1,13 @@
-"""graphql-transport-ws with server pings, so a peer that vanished without closing is found.
+"""Strawberry's two websocket protocol handlers, with what they lack.
 
-Strawberry's handler answers the client's pings; this one also sends its own ``ping`` every
-``ping_interval`` seconds once the connection is acknowledged, and closes the socket (code 1001,
-"Pong timeout") when nothing at all arrives from the client within ``ping_timeout`` seconds of a
-ping. Any message counts as a sign of life, a ``pong`` above all.
+graphql-transport-ws: Strawberry answers the client's pings; this handler also sends its own
+``ping`` every ``ping_interval`` seconds once the connection is acknowledged, and closes the socket
+(code 1001, "Pong timeout") when nothing at all arrives from the client within ``ping_timeout``
+seconds of a ping. Any message counts as a sign of life, a ``pong`` above all.
+
+graphql-ws (subscriptions-transport-ws): Strawberry runs every operation through
+``schema.subscribe``, which refuses queries and mutations; this handler runs them too, as the
+protocol allows (one ``data``, then ``complete``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, PingMessage
+from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
+from strawberry.types.graphql import OperationType
 
 #: Close code when a peer stops answering pings (RFC 6455 "going away").
 PONG_TIMEOUT_CLOSE_CODE = 1001
@@ -63,3 +69,24 @@ class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await super().shutdown()
+
+
+class _AnyOperationSchema:
+    """A schema whose ``subscribe`` runs any operation, for the graphql-ws handler."""
+
+    def __init__(self, schema: Any) -> None:
+        self._schema = schema
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._schema, name)
+
+    async def subscribe(self, **kwargs: Any) -> Any:
+        return await self._schema.stream(**kwargs, allowed_operation_types=tuple(OperationType))
+
+
+class GraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
+    """Strawberry's graphql-ws handler, running queries and mutations as well as subscriptions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.schema = _AnyOperationSchema(self.schema)  # type: ignore[assignment]
