@@ -14,18 +14,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
-from .harness import ROOT, free_port, log_problems
+from .harness import log_problems
+from .sample_site import SampleSite, start_sample_site, stop
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Locator, Page, WebSocketRoute
@@ -34,7 +32,6 @@ pytestmark = pytest.mark.e2e
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-STARTUP_TIMEOUT = 60.0
 #: Milliseconds, for Playwright's waits.
 TIMEOUT = 10_000
 
@@ -52,71 +49,6 @@ def browser_missing() -> str | None:
     except ImportError:
         return "the playwright package is missing (pip install playwright)"
     return None
-
-
-# -- the sample site --------------------------------------------------------------------------
-
-
-@dataclass
-class SampleSite:
-    """``python -m sample_site`` on a loopback port, its output in a file."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    log_path: Path
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-
-def start_sample_site(workdir: Path) -> SampleSite:
-    port = free_port()
-    env = dict(os.environ)
-    # pytest-django exports the test suite's settings; the site must use its own.
-    env.pop("DJANGO_SETTINGS_MODULE", None)
-    env.update(SAMPLE_SITE_DB=str(workdir / "sample.sqlite3"), PYTHONUNBUFFERED="1")
-    log_path = workdir / "sample_site.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sample_site", "--port", str(port), "--no-input"],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-        )
-    site = SampleSite(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    last_error = "no answer yet"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"the sample site exited with code {process.returncode} before answering; "
-                f"its output:\n{site.output()}"
-            )
-        try:
-            response = httpx.get(f"{site.url}/", timeout=1.0)
-            if response.status_code == 200:
-                return site
-            last_error = f"HTTP {response.status_code}"
-        except httpx.HTTPError as exc:
-            last_error = repr(exc)
-        time.sleep(0.1)  # readiness poll of a starting process, not test synchronisation
-    stop(process)
-    raise RuntimeError(
-        f"the sample site did not answer on {site.url} within {STARTUP_TIMEOUT} s "
-        f"(last: {last_error}); its output:\n{site.output()}"
-    )
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
