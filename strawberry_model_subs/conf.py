@@ -40,6 +40,13 @@ class Settings:
     SEND_QUEUE_SIZE: int = 1000
     #: Stream-protocol subscriptions one socket may hold at once.
     MAX_SUBSCRIPTIONS_PER_CONNECTION: int = 100
+    #: Dotted path of ``async def authenticate(scope, params) -> user | None`` (see ``auth``).
+    AUTHENTICATE: str | None = None
+    #: Largest text frame a client may send, in characters (stream socket: an error frame;
+    #: graphql-transport-ws / graphql-ws: close code 1009).
+    MAX_FRAME_SIZE: int = 65536
+    #: Control operations one stream socket may take per second (a burst of twice as many).
+    CONTROL_RATE: float = 20.0
 
 
 _cached: Settings | None = None

@@ -17,11 +17,15 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 from graphql import OperationType
 from strawberry.channels import GraphQLWSConsumer as StrawberryGraphQLWSConsumer
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
+from .auth import Rejected, connection_user
+from .conf import get_settings
 from .control import (
     CONTROL_MESSAGE_TYPE,
     ControlMessage,
@@ -33,6 +37,7 @@ from .exceptions import ControlError
 from .execution import execute_once, is_control_operation, operation_of
 from .frames import FrameError, connect_frame, decode_request, dumps, error_frame
 from .hub import get_hub
+from .permissions import anonymous
 from .session import StreamSession
 from .ws_protocols import GraphQLWSHandler, PingingGraphQLTransportWSHandler
 
@@ -40,6 +45,11 @@ if TYPE_CHECKING:
     from strawberry.schema import BaseSchema
 
 logger = logging.getLogger(__name__)
+
+#: Close code of a connection refused by the AUTHENTICATE hook (as graphql-transport-ws's).
+REJECTED_CLOSE_CODE = 4403
+#: Close code of a subscription-protocol socket that sent a frame over MAX_FRAME_SIZE (RFC 6455).
+FRAME_TOO_LARGE_CLOSE_CODE = 1009
 
 
 def resilient(
@@ -87,6 +97,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     graphql_transport_ws_handler_class = PingingGraphQLTransportWSHandler
     graphql_ws_handler_class = GraphQLWSHandler
     session: StreamSession | None = None
+    #: The connection's user (see ``auth``): set on connect (stream protocol) or on
+    #: ``connection_init`` (graphql-transport-ws, graphql-ws).
+    user: Any = None
 
     def __init__(
         self,
@@ -100,6 +113,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     ) -> None:
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
+        self.user = anonymous()
         super().__init__(
             schema, keep_alive=keep_alive, keep_alive_interval=keep_alive_interval, **kwargs
         )
@@ -124,9 +138,27 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             await self.close(code=1011)
             return
         await self.accept()
-        self.session = StreamSession(get_hub(), self._send_text, self._close_with)
+        params = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin1")))
+        try:
+            self.user = await connection_user(self.scope, params)
+        except Rejected as exc:
+            logger.info("stream socket refused by AUTHENTICATE: %s", exc)
+            await self.close(code=REJECTED_CLOSE_CODE)
+            return
+        self.session = StreamSession(get_hub(), self._send_text, self._close_with, self.user)
         register_session(self.channel_name, self.session)
         await self.send(text_data=connect_frame(self.channel_name))
+
+    async def on_ws_connect(self, context: Any) -> Any:
+        """graphql-transport-ws / graphql-ws ``connection_init``: who is connecting."""
+        params = context.get("connection_params") if isinstance(context, dict) else None
+        try:
+            self.user = await connection_user(
+                self.scope, params if isinstance(params, dict) else {}
+            )
+        except Rejected as exc:
+            raise ConnectionRejectionError({"reason": str(exc)}) from exc
+        return await super().on_ws_connect(context)
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
@@ -135,8 +167,18 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         await self.close(code=code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        limit = get_settings().MAX_FRAME_SIZE
+        too_large = len(text_data or bytes_data or "") > limit
         if self.session is None:
+            if too_large:
+                await self.close(code=FRAME_TOO_LARGE_CLOSE_CODE)
+                return
             await super().receive(text_data, bytes_data)
+            return
+        if too_large:
+            self.session.push_text(
+                error_frame(f"frame too large: at most {limit} characters (MAX_FRAME_SIZE)")
+            )
             return
         self.session.push_text(await self._answer(text_data))
 

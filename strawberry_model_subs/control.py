@@ -34,6 +34,8 @@ class ControlRequest(TypedDict):
     pk: str | None
     #: Serializer field names, or None for every field.
     fields: list[str] | None
+    #: Who asks (``permissions.user_key``): only the socket's own user may change it.
+    requester: str | None
 
 
 class ControlMessage(TypedDict):

@@ -24,6 +24,8 @@ from .conf import get_settings
 from .events import EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
 from .frames import merge_fields
 from .layers import get_layer
+from .permissions import user_key
+from .registry import registration_for_stream
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,9 @@ Key = tuple[Action, str | None]
 
 
 class Sink(Protocol):
-    """Something that receives the events of its subscriptions."""
+    """Something that receives the events of its subscriptions, for its user."""
+
+    user: Any
 
     def push(self, event: Event, fields: Fields) -> None:
         """Take one event; must not block (queue it and return)."""
@@ -130,7 +134,8 @@ class Hub:
 
     def dispatch(self, event: Event) -> int:
         """Hand ``event`` to every sink with a matching subscription, once per sink, with the
-        union of its subscriptions' fields. Returns the number of sinks."""
+        union of its subscriptions' fields, if the stream's permission rules let the sink's user
+        see it (asked once per user and event). Returns the number of sinks served."""
         buckets = self.index.get(event.stream)
         if not buckets:
             return 0
@@ -153,12 +158,25 @@ class Hub:
                     targets[sink] = (
                         merge_fields(targets[sink], fields) if sink in targets else fields
                     )
+        registration = registration_for_stream(event.stream)
+        check = registration.event_check if registration is not None else None
+        verdicts: dict[str | None, bool] = {}
+        delivered = 0
         for sink, fields in list(targets.items()):
             try:
+                if check is not None:
+                    user = sink.user
+                    key = user_key(user)
+                    allowed = verdicts.get(key)
+                    if allowed is None:
+                        allowed = verdicts[key] = bool(check(user, event))
+                    if not allowed:
+                        continue
                 sink.push(event, fields)
+                delivered += 1
             except Exception:
                 logger.exception("a subscriber failed to take an event of stream %r", event.stream)
-        return len(targets)
+        return delivered
 
     async def _run(self) -> None:
         """Receive and dispatch events; renew group memberships; ride out layer outages."""

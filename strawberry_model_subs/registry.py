@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, TypeVar, overload
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import models
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission
 
 from .conf import get_settings
 from .events import check_stream_name, pk_key
 from .exceptions import ControlError, RegistrationError
+from .permissions import EventFilter, FieldsFor, Rules, event_check
 from .types import GRAPHQL_NAME_RE, build_data_type, build_event_type, build_fields_enum
 
 S = TypeVar("S", bound=type[serializers.ModelSerializer])
@@ -34,6 +37,12 @@ class Registration:
     data_type: type
     fields_enum: type
     event_type: type
+    rules: Rules = field(default_factory=Rules)
+
+    @cached_property
+    def event_check(self) -> Callable[[Any, Any], bool] | None:
+        """The per-event, per-user permission check of the stream; None when it has none."""
+        return event_check(self)
 
     @property
     def model_label(self) -> str:
@@ -108,6 +117,9 @@ def model_subscription(
     description: str | None = ...,
     name: str | None = ...,
     field_types: Mapping[str, Any] | None = ...,
+    permission_classes: Sequence[type[BasePermission]] = ...,
+    event_filter: EventFilter | None = ...,
+    fields_for: FieldsFor | None = ...,
 ) -> S: ...
 @overload
 def model_subscription(
@@ -117,6 +129,9 @@ def model_subscription(
     description: str | None = ...,
     name: str | None = ...,
     field_types: Mapping[str, Any] | None = ...,
+    permission_classes: Sequence[type[BasePermission]] = ...,
+    event_filter: EventFilter | None = ...,
+    fields_for: FieldsFor | None = ...,
 ) -> Callable[[S], S]: ...
 def model_subscription(
     serializer_class: S | None = None,
@@ -125,6 +140,9 @@ def model_subscription(
     description: str | None = None,
     name: str | None = None,
     field_types: Mapping[str, Any] | None = None,
+    permission_classes: Sequence[type[BasePermission]] = (),
+    event_filter: EventFilter | None = None,
+    fields_for: FieldsFor | None = None,
 ) -> S | Callable[[S], S]:
     """Register a DRF ``ModelSerializer`` as the stream ``stream`` and return it unchanged.
 
@@ -148,13 +166,20 @@ def model_subscription(
         name: The GraphQL type name prefix.
         field_types: ``{"field_name": type}`` for fields the built-in mapping cannot type
             (the type is any Strawberry type or scalar; the field is made nullable).
+        permission_classes: DRF permission classes; ``has_permission`` is asked when a
+            subscription is made, ``has_object_permission`` for every event (see
+            :mod:`strawberry_model_subs.permissions`).
+        event_filter: ``(user, data) -> bool``, asked for every event and subscriber.
+        fields_for: ``(user) -> field names | None``, the fields a user may receive.
 
     Raises:
         RegistrationError: at decoration time, naming the serializer and what to change.
     """
 
+    rules = Rules(tuple(permission_classes), event_filter, fields_for)
+
     def register(cls: S) -> S:
-        _register(cls, stream, description, name, field_types or {})
+        _register(cls, stream, description, name, field_types or {}, rules)
         return cls
 
     return register(serializer_class) if serializer_class is not None else register
@@ -166,6 +191,7 @@ def _register(
     description: str | None,
     name: str | None,
     field_types: Mapping[str, Any],
+    rules: Rules,
 ) -> Registration:
     if not (isinstance(cls, type) and issubclass(cls, serializers.ModelSerializer)):
         raise RegistrationError(
@@ -215,6 +241,7 @@ def _register(
         data_type=data_type,
         fields_enum=build_fields_enum(type_name, field_names),
         event_type=build_event_type(type_name, data_type, description),
+        rules=_check_rules(cls, rules),
     )
     if existing is not None:
         _forget(existing)
@@ -226,6 +253,19 @@ def _register(
 
     connect_model(model)
     return registration
+
+
+def _check_rules(cls: type, rules: Rules) -> Rules:
+    for permission in rules.permission_classes:
+        if not (isinstance(permission, type) and issubclass(permission, BasePermission)):
+            raise RegistrationError(
+                f"{cls.__name__}: permission_classes takes rest_framework BasePermission "
+                f"subclasses, not {permission!r}."
+            )
+    for name, hook in (("event_filter", rules.event_filter), ("fields_for", rules.fields_for)):
+        if hook is not None and not callable(hook):
+            raise RegistrationError(f"{cls.__name__}: {name} must be callable, not {hook!r}.")
+    return rules
 
 
 def _identity(cls: type) -> str:

@@ -10,11 +10,13 @@ from django.apps import apps
 from graphql import GraphQLError
 from rest_framework import serializers
 from strawberry.tools import merge_types
+from strawberry.utils.str_converters import to_camel_case
 
 from .control import ControlRequest, apply_control
 from .events import Action, Event, Operation
 from .exceptions import ConfigurationError, ControlError, RegistrationError
 from .hub import get_hub
+from .permissions import check_subscribe, request_user
 from .registry import Registration, registration_for_serializer, registrations
 
 
@@ -116,6 +118,7 @@ def _control_resolver(registration: Registration) -> Any:
         )
 
     resolve.__annotations__ = {
+        "info": strawberry.Info,
         "operation": Operation,
         "action": Action,
         "channel_id": str,
@@ -126,22 +129,49 @@ def _control_resolver(registration: Registration) -> Any:
     return resolve
 
 
+def selected_data_fields(registration: Registration, info: strawberry.Info) -> list[str]:
+    """The serializer fields a typed subscription selects under ``data`` (fragments included)."""
+    by_graphql_name = {to_camel_case(name): name for name in registration.field_names}
+    names: list[str] = []
+
+    def walk(selections: list[Any], under_data: bool) -> None:
+        for selection in selections:
+            name = getattr(selection, "name", None)
+            children = getattr(selection, "selections", None) or []
+            if not hasattr(selection, "name") or name is None:  # an inline fragment
+                walk(children, under_data)
+            elif under_data:
+                names.append(by_graphql_name.get(name, name))
+            elif name == "data":
+                walk(children, True)
+            elif not hasattr(selection, "arguments"):  # a fragment spread
+                walk(children, under_data)
+
+    for field in info.selected_fields:
+        walk(field.selections, False)
+    return names
+
+
 def _changed_resolver(registration: Registration) -> Any:
     from .typed import changed_events
 
     # A coroutine returning the stream, not an async generator: a bad id is then an error of the
     # subscription's creation, which the protocols answer with their `error` message.
     async def resolve(
+        info: strawberry.Info,
         action: Action = Action.ALL_ACTIONS,
         id: strawberry.ID | None = None,
     ) -> AsyncGenerator[Event, None]:
+        user = await request_user(info)
         try:
             pk = None if id is None else registration.parse_id(id)
+            check_subscribe(registration, user, selected_data_fields(registration, info))
         except ControlError as exc:
             raise GraphQLError(str(exc)) from None
-        return changed_events(get_hub(), registration.stream, action, pk)
+        return changed_events(get_hub(), registration.stream, action, pk, user)
 
     resolve.__annotations__ = {
+        "info": strawberry.Info,
         "action": Action,
         "id": Optional[strawberry.ID],  # noqa: UP045
         "return": AsyncGenerator[registration.event_type, None],  # type: ignore[name-defined]

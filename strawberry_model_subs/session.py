@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -15,6 +16,7 @@ from .events import Action, Event
 from .exceptions import ControlError
 from .frames import ack_frame, stream_frame
 from .hub import Fields, Hub
+from .permissions import PermissionDenied, user_key
 
 logger = logging.getLogger(__name__)
 
@@ -37,8 +39,11 @@ class StreamSession:
         hub: Hub,
         send: Callable[[str], Coroutine[Any, Any, None]],
         close: Callable[[int], Coroutine[Any, Any, None]],
+        user: Any = None,
     ) -> None:
         self.hub = hub
+        self.user = user
+        self.owner = user_key(user)
         self._send = send
         self._close = close
         self.loop = asyncio.get_running_loop()
@@ -50,6 +55,9 @@ class StreamSession:
         settings = get_settings()
         self._max_queue = settings.SEND_QUEUE_SIZE
         self._max_subscriptions = settings.MAX_SUBSCRIPTIONS_PER_CONNECTION
+        self._rate = settings.CONTROL_RATE
+        self._tokens = 2 * settings.CONTROL_RATE
+        self._refilled = time.monotonic()
 
     # -- control ----------------------------------------------------------------------------
 
@@ -57,6 +65,11 @@ class StreamSession:
         """Subscribe or unsubscribe, then queue the ack; raise ControlError (and send no ack)."""
         stream, action, pk = request["stream"], Action(request["action"]), request["pk"]
         key = (stream, action, pk)
+        if request.get("requester") != self.owner:
+            raise PermissionDenied(
+                "permission denied: this channelId belongs to a socket of another user"
+            )
+        self._take_token()
         async with self._lock:
             if self.closed:
                 raise ControlError("the stream socket is closing")
@@ -66,6 +79,18 @@ class StreamSession:
             else:
                 await self._unsubscribe(key)
             self.push_text(ack_frame(request["operation"], action.value, stream))
+
+    def _take_token(self) -> None:
+        """A token bucket: CONTROL_RATE operations a second, bursts of twice as many."""
+        now = time.monotonic()
+        self._tokens = min(2 * self._rate, self._tokens + (now - self._refilled) * self._rate)
+        self._refilled = now
+        if self._tokens < 1:
+            raise ControlError(
+                f"too many control operations: at most {self._rate:g} a second on one socket "
+                "(CONTROL_RATE)"
+            )
+        self._tokens -= 1
 
     async def _subscribe(self, key: SubscriptionKey, fields: Fields) -> None:
         stream, action, pk = key

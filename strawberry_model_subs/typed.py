@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import Any
 
 from .events import Action, Event
 from .hub import Fields, Hub
@@ -12,7 +13,8 @@ from .hub import Fields, Hub
 class EventQueue:
     """A hub sink feeding one typed subscription."""
 
-    def __init__(self) -> None:
+    def __init__(self, user: Any) -> None:
+        self.user = user
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
 
     def push(self, event: Event, fields: Fields) -> None:
@@ -20,14 +22,14 @@ class EventQueue:
 
 
 async def changed_events(
-    hub: Hub, stream: str, action: Action, pk: str | None
+    hub: Hub, stream: str, action: Action, pk: str | None, user: Any
 ) -> AsyncGenerator[Event, None]:
     """Yield the matching events of ``stream`` until the consumer of the generator stops.
 
     The subscription is in place (group joined, index entry added) before the first event is
     awaited, and is removed in ``finally`` however the generator ends (complete, close, error).
     """
-    sink = EventQueue()
+    sink = EventQueue(user)
     await hub.join(stream)
     try:
         hub.add(sink, stream, action, pk, None)
