@@ -29,6 +29,7 @@ from .conf import get_settings
 from .control import (
     CONTROL_MESSAGE_TYPE,
     ControlMessage,
+    channel_id_for,
     register_session,
     reply_message,
     unregister_session,
@@ -147,7 +148,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             return
         self.session = StreamSession(get_hub(), self._send_text, self._close_with, self.user)
         register_session(self.channel_name, self.session)
-        await self.send(text_data=connect_frame(self.channel_name))
+        await self.send(text_data=connect_frame(channel_id_for(self.channel_name)))
 
     async def on_ws_connect(self, context: Any) -> Any:
         """graphql-transport-ws / graphql-ws ``connection_init``: who is connecting."""

@@ -12,6 +12,8 @@ import asyncio
 import re
 from typing import TYPE_CHECKING, Literal, TypedDict
 
+from django.core import signing
+
 from .conf import get_settings
 from .exceptions import ControlError
 from .layers import get_layer, is_process_local
@@ -64,16 +66,27 @@ def unregister_session(channel_id: str) -> None:
     _sessions.pop(channel_id, None)
 
 
-def check_channel_id(channel_id: str) -> None:
-    if (
-        not channel_id
-        or len(channel_id) >= MAX_CHANNEL_NAME_LENGTH
-        or not CHANNEL_NAME_RE.match(channel_id)
-    ):
+_signer = signing.Signer(salt="strawberry_model_subs.channel_id")
+
+
+def channel_id_for(channel_name: str) -> str:
+    """The channel_id a stream socket is told: its channel name, signed with SECRET_KEY, so that
+    nobody can forge the id of a socket from a channel name."""
+    return _signer.sign(channel_name)
+
+
+def channel_name_of(channel_id: str) -> str:
+    """The channel name a channel_id stands for, or ControlError when it is malformed or forged."""
+    try:
+        name = _signer.unsign(channel_id)
+    except signing.BadSignature:
+        name = ""
+    if not name or len(name) >= MAX_CHANNEL_NAME_LENGTH or not CHANNEL_NAME_RE.match(name):
         raise ControlError(
             f"channelId {channel_id[:120]!r} is malformed: pass the channel_id your stream socket "
             "received in its connect frame"
         )
+    return name
 
 
 def _unknown(channel_id: str) -> ControlError:
@@ -84,8 +97,8 @@ def _unknown(channel_id: str) -> ControlError:
 
 async def apply_control(channel_id: str, request: ControlRequest) -> None:
     """Apply ``request`` to the socket ``channel_id``, wherever it is; raise ControlError if not."""
-    check_channel_id(channel_id)
-    session = _sessions.get(channel_id)
+    channel_name = channel_name_of(channel_id)
+    session = _sessions.get(channel_name)
     if session is not None:
         await session.apply_from_any_loop(request)
         return
@@ -94,7 +107,7 @@ async def apply_control(channel_id: str, request: ControlRequest) -> None:
         raise _unknown(channel_id)
     reply_to = await layer.new_channel()
     message: ControlMessage = {"type": "sms.control", "request": request, "reply_to": reply_to}
-    await layer.send(channel_id, message)
+    await layer.send(channel_name, message)
     try:
         reply: ControlReply = await asyncio.wait_for(
             layer.receive(reply_to), get_settings().CONTROL_TIMEOUT

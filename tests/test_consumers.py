@@ -33,8 +33,27 @@ def payload(frame: dict) -> tuple[str, dict]:
 async def test_connect_frame_names_the_sockets_channel(stream_client: StreamClient) -> None:
     channel_id = stream_client.channel_id
     assert channel_id is not None
-    assert channel_id in control._sessions
-    assert CHANNEL_NAME_RE.match(channel_id)
+    name = control.channel_name_of(channel_id)
+    assert name in control._sessions
+    assert CHANNEL_NAME_RE.match(name)
+
+
+async def test_a_channel_id_cannot_be_forged_from_a_channel_name(
+    stream_client: StreamClient, other_client: StreamClient
+) -> None:
+    assert stream_client.channel_id is not None
+    assert other_client.channel_id is not None
+    other_name = control.channel_name_of(other_client.channel_id)
+    signature = stream_client.channel_id.rsplit(":", 1)[1]
+    for forged in (other_name, f"{other_name}:{signature}"):
+        result = await stream_client.execute(
+            control_document("products"),
+            {"operation": "SUBSCRIBE", "action": "UPDATE", "channelId": forged},
+        )
+        answer = result["data"]["productSubscription"]
+        assert answer["ok"] is False
+        assert "is malformed" in answer["error"]
+    await other_client.assert_no_frame()
 
 
 async def test_update_reaches_subscriber_with_only_requested_fields(
@@ -237,7 +256,11 @@ async def test_unknown_channel_id_is_refused(stream_client: StreamClient) -> Non
     """On the in-memory layer at once; on Redis once no socket answers within CONTROL_TIMEOUT."""
     result = await stream_client.execute(
         control_document("products"),
-        {"operation": "SUBSCRIBE", "action": "UPDATE", "channelId": "specific.nope!nothing"},
+        {
+            "operation": "SUBSCRIBE",
+            "action": "UPDATE",
+            "channelId": control.channel_id_for("specific.nope!nothing"),
+        },
     )
     answer = result["data"]["productSubscription"]
     assert answer["ok"] is False

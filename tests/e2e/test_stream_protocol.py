@@ -18,6 +18,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
+from strawberry_model_subs.control import channel_id_for, channel_name_of
+
 from .harness import (
     FRAME_TIMEOUT,
     LiveServer,
@@ -470,6 +472,7 @@ async def test_cascade_delete_sends_a_delete_for_every_review(
 
 BAD_CONTROLS: dict[str, tuple[str, dict[str, Any], str]] = {
     "unknown-channel-id": ("unknown", {}, "no open stream socket has channelId"),
+    "forged-channel-id": ("forged", {}, "is malformed"),
     "malformed-channel-id": ("not a channel id!", {}, "is malformed"),
     "overlong-channel-id": ("x" * 150, {}, "is malformed"),
     "id-not-a-primary-key": ("own", {"pk": "abc"}, "is not a valid primary key"),
@@ -496,7 +499,10 @@ async def test_bad_control_gets_ok_false_with_a_reason_and_no_ack(
     if channel == "own":
         channel = sock.channel_id
     elif channel == "unknown":
-        channel = f"{sock.channel_id}0"  # well-formed, but no socket has it
+        # Signed with the server's SECRET_KEY (the same settings), but no socket has it.
+        channel = channel_id_for(f"{channel_name_of(sock.channel_id)}0")
+    elif channel == "forged":
+        channel = f"{channel_name_of(sock.channel_id)}0:{sock.channel_id.rsplit(':', 1)[1]}"
     request = control_request(channel, **kwargs)
     answer = await failing_control(transport, http, e2e_server, sock, request)
     assert set(answer) == {"data"}, answer
