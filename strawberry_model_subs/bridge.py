@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from functools import partial
+from collections.abc import Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -50,7 +50,7 @@ def _on_save(
     pk = instance.pk
     for registration in registrations_for_model(sender):
         transaction.on_commit(
-            partial(_publish_saved, registration, instance, pk, action), using=using, robust=True
+            _callback(_publish_saved, registration, instance, pk, action), using=using
         )
 
 
@@ -60,7 +60,7 @@ def _on_delete(
     for registration in registrations_for_model(sender):
         message = _message(registration, instance, instance.pk, Action.DELETE)
         if message is not None:
-            transaction.on_commit(partial(_send, message), using=using, robust=True)
+            transaction.on_commit(_callback(_send, message), using=using)
 
 
 def _publish_saved(
@@ -91,6 +91,19 @@ def _message(
         )
         return None
     return event_message(registration.stream, action, registration.model_label, pk, data)
+
+
+def _callback(func: Callable[..., None], *args: Any) -> Callable[[], None]:
+    """An on_commit callback that never raises into the committing code: the data is committed
+    whatever happens to its event, and a failure is logged as a lost event."""
+
+    def run() -> None:
+        try:
+            func(*args)
+        except Exception as exc:
+            logger.error("could not publish an event after commit, it is lost: %r", exc)
+
+    return run
 
 
 def _send(message: EventMessage) -> None:
@@ -141,7 +154,7 @@ def notify(instance: models.Model, action: Action | str) -> None:
     for registration in registrations:
         message = _message(registration, instance, instance.pk, action)
         if message is not None:
-            transaction.on_commit(partial(_send, message), robust=True)
+            transaction.on_commit(_callback(_send, message))
 
 
 async def anotify(instance: models.Model, action: Action | str) -> None:

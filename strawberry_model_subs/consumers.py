@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -56,14 +57,22 @@ FRAME_TOO_LARGE_CLOSE_CODE = 1009
 def resilient(
     receive: Callable[[], Awaitable[dict[str, Any]]],
 ) -> Callable[[], Awaitable[dict[str, Any]]]:
-    """``receive`` retried every second while the layer fails, logged once per outage."""
+    """``receive`` retried every second while the layer fails, logged once per outage.
+
+    The receive runs as a task of its own: when the consumer ends and cancels the wait, the
+    receive is cancelled until it stops, since redis-py can lose one cancellation and leave a
+    receive running forever.
+    """
 
     async def receive_until_it_works() -> dict[str, Any]:
         global _layer_down
         while True:
+            task = asyncio.ensure_future(receive())
             try:
-                message = await receive()
+                message = await asyncio.shield(task)
             except asyncio.CancelledError:
+                if not task.done():
+                    asyncio.get_running_loop().create_task(_cancel_until_done(task))
                 raise
             except Exception:
                 if not _layer_down:
@@ -75,6 +84,16 @@ def resilient(
             return message
 
     return receive_until_it_works
+
+
+async def _cancel_until_done(task: asyncio.Future[Any], tries: int = 50) -> None:
+    for _ in range(tries):
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(task), 0.2)
+        if task.done():
+            return
+    logger.warning("a channel layer receive ignored %d cancellations", tries)
 
 
 _layer_down = False

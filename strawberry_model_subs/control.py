@@ -49,7 +49,7 @@ class ControlMessage(TypedDict):
 
 
 class ControlReply(TypedDict):
-    type: Literal["sms.control.reply"]
+    type: Literal["sms.control.reply", "sms.control.timeout"]
     ok: bool
     error: str | None
 
@@ -108,12 +108,20 @@ async def apply_control(channel_id: str, request: ControlRequest) -> None:
     reply_to = await layer.new_channel()
     message: ControlMessage = {"type": "sms.control", "request": request, "reply_to": reply_to}
     await layer.send(channel_name, message)
+    # The wait ends with the socket's reply or with a timeout message sent to the same channel:
+    # a receive blocked in Redis is never cancelled, since redis-py can lose the cancellation
+    # and leave the receive running for good.
+    timeout: ControlReply = {"type": "sms.control.timeout", "ok": False, "error": None}
+    timer = asyncio.get_running_loop().call_later(
+        get_settings().CONTROL_TIMEOUT,
+        lambda: asyncio.ensure_future(layer.send(reply_to, dict(timeout))),
+    )
     try:
-        reply: ControlReply = await asyncio.wait_for(
-            layer.receive(reply_to), get_settings().CONTROL_TIMEOUT
-        )
-    except asyncio.TimeoutError:
-        raise _unknown(channel_id) from None
+        reply: ControlReply = await layer.receive(reply_to)
+    finally:
+        timer.cancel()
+    if reply.get("type") == "sms.control.timeout":
+        raise _unknown(channel_id)
     if not reply.get("ok"):
         raise ControlError(str(reply.get("error") or "the socket refused the request"))
 

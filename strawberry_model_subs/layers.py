@@ -57,18 +57,26 @@ def publish(group: str, message: dict[str, Any]) -> None:
         raise RuntimeError("publish() is for synchronous code; await apublish() instead")
     layer = get_layer()
     if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None:
-        async_to_sync(layer.group_send)(group, message)
+        async_to_sync(apublish)(group, message)
     elif is_process_local(layer):
         from .hub import deliver_threadsafe
 
         deliver_threadsafe(message)
     else:
-        _background_loop().submit(layer.group_send(group, message)).result(PUBLISH_TIMEOUT)
+        _background_loop().submit(apublish(group, message)).result(PUBLISH_TIMEOUT)
 
 
 async def apublish(group: str, message: dict[str, Any]) -> None:
-    """Send ``message`` to ``group`` from async code."""
-    await get_layer().group_send(group, message)
+    """Send ``message`` to ``group`` from async code.
+
+    Tried twice: after a Redis restart the first command on a pooled connection fails, and the
+    second opens a fresh one.
+    """
+    layer = get_layer()
+    try:
+        await layer.group_send(group, message)
+    except Exception:
+        await layer.group_send(group, message)
 
 
 class _LoopThread:

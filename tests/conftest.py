@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -10,6 +11,21 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 
 from strawberry_model_subs.testing import StreamClient
 from tests.testapp.asgi import application
+
+#: The layers of the services configuration, which tests/run_services.py selects.
+SERVICE_LAYERS = ("redis", "redis-pubsub")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the tests marked ``services`` unless this run is on PostgreSQL and Redis."""
+    if os.environ.get("SMS_CHANNEL_LAYER") in SERVICE_LAYERS:
+        return
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL and Redis: run by tests/run_services.py (make test)"
+    )
+    for item in items:
+        if item.get_closest_marker("services") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)
