@@ -46,12 +46,9 @@ format: venv
 run: venv
 	$(BIN)/python -m sample_site
 
+# The benchmark (bench/run.py --help): make bench, or e.g. make bench BENCH_ARGS=--quick
 bench: venv
-	@if [ -f bench/run.py ]; then \
-		exec $(BIN)/python bench/run.py; \
-	else \
-		echo "the benchmark is not built yet" >&2; exit 1; \
-	fi
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -153,6 +153,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         if self.scope.get("subprotocols"):
             await super().connect()
             return
+        if not self._check_websocket_origin(self):
+            await self.close()  # before accepting: the handshake is refused with 403
+            return
         if self.channel_layer is None:
             logger.error("stream socket refused: no channel layer is configured (CHANNEL_LAYERS)")
             await self.close(code=1011)
@@ -234,7 +237,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     async def disconnect(self, code: int) -> None:
         if self.session is None:
-            await super().disconnect(code)
+            if self.run_task is not None:  # None: refused before any protocol ran
+                await super().disconnect(code)
             return
         unregister_session(self.channel_name)
         await self.session.close()

@@ -70,7 +70,8 @@ class FrameError(ValueError):
 
 
 def dumps(frame: object) -> str:
-    return json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    # ASCII escapes: a lone surrogate echoed from a client's frame must still encode as UTF-8.
+    return json.dumps(frame, separators=(",", ":"))
 
 
 def connect_frame(channel_id: str) -> str:
@@ -125,6 +126,8 @@ def decode_request(text: str | None) -> RequestFrame:
         frame = json.loads(text)
     except ValueError as exc:
         raise FrameError(f"frame is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise FrameError("frame is not valid JSON: nested too deeply") from None
     if not isinstance(frame, dict):
         raise FrameError('frame must be a JSON object like {"query": "...", "variables": {...}}')
     query = frame.get("query")

@@ -17,7 +17,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 
 SECRET_KEY = "test-secret-key-not-for-production"
 DEBUG = False
-ALLOWED_HOSTS = ["*"]
+# Explicit hosts, so that AllowedHostsOriginValidator (the /ws-origin-checked route) refuses others.
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
 USE_TZ = True
 TIME_ZONE = "UTC"
 
@@ -78,6 +79,9 @@ elif _channel_layer == "redis-pubsub":
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The connection authentication hook: a token in connection_init or the query string.
+STRAWBERRY_MODEL_SUBS = {"AUTHENTICATE": "tests.testapp.auth.authenticate"}
 
 ROOT_URLCONF = "tests.testapp.urls"
 ASGI_APPLICATION = "tests.testapp.asgi.application"

@@ -4,7 +4,9 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
+from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 from django.urls import re_path
 
@@ -19,7 +21,18 @@ consumer = GraphQLWSConsumer.as_asgi(schema=schema)
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # /ws for clients; /graphql too, where GraphiQL looks for subscriptions by default.
-        "websocket": URLRouter([re_path(r"^ws$", consumer), re_path(r"^graphql$", consumer)]),
+        # The socket's user comes from the session cookie (AuthMiddlewareStack), or from the
+        # AUTHENTICATE hook (tests.testapp.auth).
+        "websocket": AuthMiddlewareStack(
+            URLRouter(
+                [
+                    # /ws for clients; /graphql too, where GraphiQL looks for subscriptions.
+                    re_path(r"^ws$", consumer),
+                    re_path(r"^graphql$", consumer),
+                    # The same consumer behind Channels' origin check (ALLOWED_HOSTS).
+                    re_path(r"^ws-origin-checked$", AllowedHostsOriginValidator(consumer)),
+                ]
+            )
+        ),
     }
 )

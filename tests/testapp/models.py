@@ -4,6 +4,7 @@ import datetime
 import uuid
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import models
 
 
@@ -118,3 +119,31 @@ class Everything(models.Model):
 
     def __str__(self) -> str:
         return f"Everything #{self.pk}"
+
+
+class Note(models.Model):
+    """A user's note: the protected streams of the security tests (``notes``, ``note-feed``)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notes"
+    )
+    text = models.CharField(max_length=200, blank=True, default="")
+    #: Only staff may receive it (``fields_for``).
+    secret = models.CharField(max_length=200, blank=True, default="")
+    #: Shared notes reach every subscriber of ``note-feed`` (its ``event_filter``).
+    shared = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"Note #{self.pk} of user {self.owner_id}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for websocket clients (read by ``tests.testapp.auth.authenticate``)."""
+
+    key = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+
+    def __str__(self) -> str:
+        return f"token of user {self.user_id}"

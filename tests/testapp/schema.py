@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import strawberry
 from asgiref.sync import sync_to_async
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from strawberry_model_subs import subscription_type
 
 from . import serializers  # noqa: F401  (registers the streams)
-from .models import Category, Product, Review
+from .models import Category, Note, Product, Review
 
 
 @strawberry.type
@@ -77,6 +78,37 @@ class Mutation:
 
         await sync_to_async(work)()
         return False
+
+    @strawberry.mutation
+    async def save_note(
+        self,
+        owner_id: strawberry.ID,
+        text: str,
+        secret: str = "",
+        shared: bool = False,
+        id: strawberry.ID | None = None,
+    ) -> strawberry.ID:
+        """Create a note (no ``id``) or overwrite note ``id``; the test site checks no rights.
+
+        The owner is set as a User, not as ``owner_id=<the ID string>``: the serializer would
+        render a string id, and ``IsOwner`` compares it with ``user.pk``, an int.
+        """
+        owner = await User.objects.aget(pk=owner_id)
+        values = {"owner": owner, "text": text, "secret": secret, "shared": shared}
+        if id is None:
+            note = await Note.objects.acreate(**values)
+        else:
+            note = await Note.objects.aget(pk=id)
+            for name, value in values.items():
+                setattr(note, name, value)
+            await note.asave()
+        return strawberry.ID(str(note.pk))
+
+    @strawberry.mutation
+    async def delete_note(self, id: strawberry.ID) -> bool:
+        note = await Note.objects.aget(pk=id)
+        await note.adelete()
+        return True
 
 
 schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=subscription_type())

@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from rest_framework import serializers
+from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from strawberry_model_subs import model_subscription
 
-from .models import Category, Everything, Product, Review, Tag, Ticket
+from .models import Category, Everything, Note, Product, Review, Tag, Ticket
 
 
 @model_subscription(stream="categories")
@@ -89,3 +91,49 @@ class EverythingSerializer(serializers.ModelSerializer):
     # Unannotated on purpose: typed JSON.
     def get_anything(self, obj: Everything):
         return {"pk": obj.pk}
+
+
+# -- protected streams (tests/test_permissions.py, tests/e2e/test_security.py) ---------------------
+
+
+class IsOwner(BasePermission):
+    """Staff read every note; another user only the notes they own."""
+
+    message = "you only see your own notes"
+
+    def has_object_permission(self, request: Any, view: Any, obj: Any) -> bool:
+        return bool(request.user.is_staff or obj.owner == request.user.pk)
+
+
+#: The fields of a note a user who is not staff may receive (never ``secret``).
+PUBLIC_NOTE_FIELDS = frozenset({"id", "owner", "text", "shared"})
+
+
+def note_fields_for(user: Any) -> frozenset[str] | None:
+    return None if user.is_staff else PUBLIC_NOTE_FIELDS
+
+
+@model_subscription(
+    stream="notes",
+    permission_classes=[IsAuthenticated, IsOwner],
+    fields_for=note_fields_for,
+)
+class NoteSerializer(serializers.ModelSerializer):
+    """Authenticated users only; each sees their own notes (staff all), ``secret`` staff only."""
+
+    class Meta:
+        model = Note
+        fields = ("id", "owner", "text", "secret", "shared")
+
+
+def shared_or_own(user: Any, data: dict[str, Any]) -> bool:
+    return bool(data["shared"] or (user.is_authenticated and data["owner"] == user.pk))
+
+
+@model_subscription(stream="note-feed", name="NoteFeed", event_filter=shared_or_own)
+class NoteFeedSerializer(serializers.ModelSerializer):
+    """Anyone may subscribe, anonymous users too; each receives shared notes and their own."""
+
+    class Meta:
+        model = Note
+        fields = ("id", "owner", "text", "shared")

@@ -1,0 +1,6 @@
+from __future__ import annotations
+
+from benchapp.settings_base import *  # noqa: F403
+
+INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework", "channels_site"]  # noqa: F405
+ASGI_APPLICATION = "channels_site.asgi.application"

@@ -1,0 +1,1 @@
+"""This library's contender: one registered serializer, GraphQLWSConsumer at /ws."""
