@@ -137,6 +137,8 @@ class Profiler:
             "--format",
             "raw",
             "--function",
+            # Only the thread holding the GIL: Python CPU, not threads waiting on a lock.
+            "--gil",
             "--output",
             output,
             stdout=subprocess.DEVNULL,
@@ -870,7 +872,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=64, help="handshakes in flight")
     parser.add_argument("--connect-timeout", type=float, default=120.0)
     parser.add_argument("--event-timeout", type=float, default=30.0)
-    parser.add_argument("--drain-timeout", type=float, default=8.0)
+    parser.add_argument(
+        "--drain-timeout", type=float, default=5.0, help="seconds to wait for a rate run's frames"
+    )
     parser.add_argument("--close-timeout", type=float, default=15.0)
     return parser.parse_args(argv)
 

@@ -382,12 +382,16 @@ def targets(run: Run) -> list[str]:
                 done = [(m, p) for m, p in done if p is not None]
                 if done:
                     m, theirs_small = done[-1]
+                    ours_small = _p50(run, "sms-stream", m)
+                    same = f"; {theirs_small / ours_small:.1f}x at N={m:,}" if ours_small else ""
+                    bound = theirs_small / ours
                     rows.append(
                         [
                             f"≥ 10x faster than {peer} at N={big:,} (p50 latency)",
-                            f"> {theirs_small / ours:.1f}x ({peer} at N={m:,}, "
-                            f"{status(result) or 'not run'} at N={big:,}, vs ours at N={big:,})",
-                            verdict(theirs_small / ours >= 10),
+                            f"> {bound:.1f}x (a lower bound: {peer} at N={m:,} against ours at "
+                            f"N={big:,}; {peer} at N={big:,}: {status(result) or 'not run'})"
+                            + same,
+                            verdict(True) if bound >= 10 else "- (lower bound only)",
                         ]
                     )
                 else:

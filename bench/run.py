@@ -273,8 +273,10 @@ class Server:
         ]
         env = {**self.env(db), **(extra_env or {})}
         shown_env = {k: env[k] for k in sorted(env) if k.startswith(("BENCH_", "DJANGO_"))}
+        # Shown as run: from bench/servers, so the interpreter's path is relative to it.
+        python = os.path.relpath(os.path.abspath(argv[0]), SERVERS)
         self.command = "cd bench/servers && " + shlex.join(
-            [*(f"{k}={v}" for k, v in shown_env.items()), rel(argv[0]), *argv[1:]]
+            [*(f"{k}={v}" for k, v in shown_env.items()), python, *argv[1:]]
         )
         self.log_path = self.workdir / f"{label}.log"
         with self.log_path.open("wb") as log:
@@ -730,7 +732,8 @@ def profile_main(args: argparse.Namespace, argv: list[str], options: Options) ->
         "# Profiles",
         "",
         f"Written by `{command}` on {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: "
-        f"py-spy at 250 Hz, by function, over the server process while {n:,} subscribers "
+        f"py-spy at 250 Hz (`--gil --function`: the thread running Python, by function) over "
+        f"the server process while {n:,} subscribers "
         "connect and subscribe, and while events are delivered one at a time (percentages of the "
         "samples in which the server was busy; the figures in each heading were measured under "
         "the profiler, which slows the server). The garbage collector's pauses are timed by a "
@@ -756,13 +759,17 @@ def profile_main(args: argparse.Namespace, argv: list[str], options: Options) ->
             result = run_once(contender, python, workdir, n, options, phases, commands)
             say(f"{name} N={n:,}: {describe(result)}")
             e = result.get("events") or {}
+            cpu_per_frame = (
+                e["cpu_s"] * 1e6 / e["delivered"] if e.get("cpu_s") and e.get("delivered") else None
+            )
             text += [
                 f"## {name}: {contender.title}",
                 "",
                 f"N={n:,}: connect+subscribe {report.number(result.get('connect_s'), 2)} s; "
                 f"{e.get('events', 0)} events, p50 {report.number(e.get('p50_ms'))} ms, "
                 f"p99 {report.number(e.get('p99_ms'))} ms, "
-                f"{report.number(e.get('cpu_us_per_frame'))} µs CPU per frame.",
+                f"{report.number(cpu_per_frame)} µs of server CPU per frame (all of it, "
+                "idle not subtracted).",
                 "",
                 *gc_lines(result.get("gc") or {}, n, e.get("cpu_s")),
             ]
@@ -803,15 +810,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--skip", help="comma-separated contenders to leave out")
     parser.add_argument("--quick", action="store_true", help="a one-minute smoke run")
     parser.add_argument(
-        "--frames-target", type=int, default=40000, help="more events per N up to these frames"
+        "--frames-target", type=int, default=30000, help="more events per N up to these frames"
     )
-    parser.add_argument("--events-budget", type=float, default=1.5, help="seconds per N")
+    parser.add_argument("--events-budget", type=float, default=1.0, help="seconds per N")
     parser.add_argument("--leak-cycles", type=int, default=10)
     parser.add_argument("--leak-size", type=int, help="N of the leak check (default: smallest)")
     parser.add_argument("--phase-size", type=int, default=1000, help="N of the rate runs")
     parser.add_argument("--rate", type=float, default=10.0, help="events/s of the rate runs")
-    parser.add_argument("--sustained-seconds", type=float, default=3.0)
-    parser.add_argument("--stall-seconds", type=float, default=2.0)
+    parser.add_argument("--sustained-seconds", type=float, default=2.0)
+    parser.add_argument("--stall-seconds", type=float, default=1.5)
     parser.add_argument("--stall-fraction", type=float, default=0.05)
     parser.add_argument("--stall-pad", type=int, default=8192)
     parser.add_argument(
