@@ -16,7 +16,7 @@ from .control import ControlRequest, apply_control
 from .events import Action, Event, Operation
 from .exceptions import ConfigurationError, ControlError, RegistrationError
 from .hub import get_hub
-from .permissions import check_subscribe, request_user
+from .permissions import allowed_fields, check_subscribe, request_user, user_key
 from .registry import Registration, registration_for_serializer, registrations
 
 
@@ -87,6 +87,7 @@ def _stream_type(registration: Registration) -> type:
 
 def _control_resolver(registration: Registration) -> Any:
     async def resolve(
+        info: strawberry.Info,
         operation: Operation,
         action: Action,
         channel_id: str,
@@ -95,17 +96,25 @@ def _control_resolver(registration: Registration) -> Any:
     ) -> AsyncGenerator[SubscriptionResult, None]:
         error: str | None = None
         try:
+            if data is not None and not data:
+                raise ControlError(
+                    "data names no field: list the fields to receive, or omit data for all"
+                )
+            fields = None if data is None else [member.value for member in data]
+            user = await request_user(info)
+            if operation is Operation.SUBSCRIBE:
+                check_subscribe(registration, user, fields)
+                if fields is None:
+                    allowed = allowed_fields(registration, user)
+                    fields = None if allowed is None else sorted(allowed)
             request: ControlRequest = {
                 "stream": registration.stream,
                 "operation": operation.value,  # type: ignore[typeddict-item]
                 "action": action.value,  # type: ignore[typeddict-item]
                 "pk": None if id is None else registration.parse_id(id),
-                "fields": None if data is None else [member.value for member in data],
+                "fields": fields,
+                "requester": user_key(user),
             }
-            if data is not None and not data:
-                raise ControlError(
-                    "data names no field: list the fields to receive, or omit data for all"
-                )
             await apply_control(channel_id, request)
         except ControlError as exc:
             error = str(exc)

@@ -10,8 +10,8 @@
   subscribes and receives an event; the captured logs (WARNING and up) hold no traceback but the
   GraphQL errors of rejected requests. Every kind of input and the distinct answers it got are
   printed (``-s``) as a journal.
-* Known crashers found while writing these tests, as strict xfails; the generators leave their
-  shapes out (``KNOWN_CRASHERS``) so that the fuzzing guards everything else meanwhile.
+* Known crashers found while writing these tests, as strict xfails; the generators leave out
+  the shapes still open (``KNOWN_CRASHERS``) so that the fuzzing guards everything else.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import re
 import time
 import traceback
@@ -30,7 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.db import connections
 from django.test import AsyncClient
 from graphql import GraphQLError
 from hypothesis import HealthCheck, given, settings
@@ -42,12 +45,11 @@ from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.registry import registration_for_stream
 from strawberry_model_subs.testing import StreamClient, control_document
 from strawberry_model_subs.types import enum_member
-from tests.conftest import wait_until
+from tests.conftest import group_members, wait_until
 from tests.testapp.asgi import application
 from tests.testapp.models import Category
 
 from .test_auth import TransportWS, subs_settings, wait_subscribed
-from .test_permissions import RULES_NOT_ASKED
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,10 +67,8 @@ RATE_LIMITED = "too many control operations: at most 20 a second on one socket (
 #: Input shapes that crash a connection today (see the xfail tests at the end): the generators
 #: leave them out until they are fixed.
 KNOWN_CRASHERS = (
-    "JSON nested deeper than the recursion limit (both protocols)",
-    "a lone surrogate (JSON \\udxxx escape) echoed in a stream-protocol answer",
-    "graphql-transport-ws: a message that is not a JSON object, an id that is a list or an "
-    "object, a subscribe payload that is not an object",
+    "graphql-transport-ws: JSON nested deeper than the recursion limit, a message that is not a "
+    "JSON object, an id that is a list or an object, a subscribe payload that is not an object",
 )
 
 
@@ -240,8 +240,12 @@ def event_loop() -> Iterator[Callable[[Awaitable[T]], T]]:
     try:
         yield loop.run_until_complete  # type: ignore[misc]
     finally:
+        # Database connections opened by this loop's work are closed with it, or PostgreSQL
+        # cannot drop the test database at the end of the run.
+        loop.run_until_complete(sync_to_async(connections.close_all)())
         loop.run_until_complete(_cancel_the_rest())
         loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.run_until_complete(loop.shutdown_default_executor())
         loop.close()
 
 
@@ -336,6 +340,8 @@ async def well_behaved_clients_are_served() -> None:
 
 #: What a websocket text frame can carry: any Unicode but lone surrogates (see KNOWN_CRASHERS).
 TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
+#: Strings inside JSON: lone surrogates too, which a frame carries as \\udxxx escapes.
+JSON_TEXT = st.text(max_size=40)
 NAME_TEXT = st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=50)
 IDENTIFIER = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
 JSON_SCALAR = (
@@ -343,11 +349,13 @@ JSON_SCALAR = (
     | st.booleans()
     | st.integers(min_value=-(2**80), max_value=2**80)
     | st.floats()
-    | TEXT
+    | JSON_TEXT
 )
 JSON_VALUE = st.recursive(
     JSON_SCALAR,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(TEXT, children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(JSON_TEXT, children, max_size=4)
+    ),
     max_leaves=12,
 )
 STREAMS = ("products", "categories", "tags", "tickets", "everything", "notes", "note-feed")
@@ -1106,7 +1114,7 @@ def _case_frame(frame: Any, ids: dict[str, str]) -> tuple[str | None, bytes | No
 
 
 #: Catalogue cases that fail today, with the bug.
-CATALOGUE_BUGS = {"subscribe to notes anonymously (IsAuthenticated)": RULES_NOT_ASKED}
+CATALOGUE_BUGS: dict[str, str] = {}
 
 
 @subs_settings(CONTROL_TIMEOUT=0.5)  # Redis: the closed socket's id is asked over the layer
@@ -1420,6 +1428,73 @@ async def test_control_racing_the_sockets_disconnect_is_answered_and_leaves_no_s
         ), result
     hub = get_hub()
     await wait_until(lambda: not hub.refs and not hub.index, "every subscription to be dropped")
+
+
+LAYER = os.environ.get("SMS_CHANNEL_LAYER", "memory")
+CANCELLED_SETUP = (
+    "BUG (Redis layers): a typed subscription cancelled while changed_events() awaits "
+    "hub.join() or hub.leave() (complete or disconnect right after subscribe) leaves the hub "
+    "with a reference that is never released, or a group membership without a reference: the "
+    "process stays in the stream's group, its receive loop running, for good. The in-memory "
+    "layer never suspends there. Seen: complete, every run on RedisChannelLayer and 1 run in 3 "
+    "on RedisPubSubChannelLayer; disconnect, 2 runs in 3 on RedisChannelLayer"
+)
+RACY = "the bug behind this test shows only in some runs on this layer (see CANCELLED_SETUP)"
+
+
+async def _forget_leaked_subscriptions() -> None:
+    """Put the hub back as it would be with no subscriber (for the tests that follow): stop
+    every other task of this loop first, so that no join still on its way lands afterwards."""
+    hub = get_hub()
+    tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for stream in STREAMS:
+        with contextlib.suppress(Exception):
+            await hub.layer.group_discard(hub._group(stream), hub.channel)
+    hub.refs.clear()
+    hub.index.clear()
+
+
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param(
+            "complete",
+            marks=[
+                pytest.mark.xfail(LAYER == "redis", strict=True, reason=CANCELLED_SETUP),
+                pytest.mark.skipif(LAYER == "redis-pubsub", reason=RACY),
+            ],
+        ),
+        pytest.param("disconnect", marks=pytest.mark.skipif(LAYER != "memory", reason=RACY)),
+    ],
+)
+async def test_typed_subscription_ended_right_after_subscribe_leaves_no_reference_or_group(
+    how: str,
+) -> None:
+    hub = get_hub()
+    subscribe = {
+        "id": "1",
+        "type": "subscribe",
+        "payload": {"query": "subscription { productChanged { model } }"},
+    }
+    try:
+        for attempt in range(20):
+            client = await TransportWS().open_acked()
+            await client.ws.send_json_to(subscribe)
+            if how == "complete":
+                await client.ws.send_json_to({"id": "1", "type": "complete"})
+                await client.ws.send_json_to({"type": "ping"})
+                assert (await client.receive())["type"] == "pong"
+            await client.close()
+            await wait_until(
+                lambda: not hub.refs, f"attempt {attempt}: the reference to be released", 2.0
+            )
+            members = await group_members(hub._group("products"))
+            assert not members, f"attempt {attempt}: a membership left without a reference"
+    finally:
+        await _forget_leaked_subscriptions()
 
 
 # -- known crashers (KNOWN_CRASHERS): bugs to fix --------------------------------------------------

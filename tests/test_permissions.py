@@ -150,7 +150,6 @@ async def post_control(
 # -- stream protocol: who may subscribe, what arrives ---------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=RULES_NOT_ASKED)
 async def test_anonymous_stream_socket_is_refused_a_stream_that_requires_authentication(
     alice: User, clients: list[Any]
 ) -> None:
@@ -161,7 +160,6 @@ async def test_anonymous_stream_socket_is_refused_a_stream_that_requires_authent
     await client.assert_no_frame()
 
 
-@pytest.mark.xfail(strict=True, reason=REQUESTER_MISSING)
 async def test_owner_stream_socket_receives_its_own_notes_only(
     alice: User, bob: User, clients: list[Any]
 ) -> None:
@@ -180,7 +178,6 @@ async def test_owner_stream_socket_receives_its_own_notes_only(
     await client.assert_no_frame()
 
 
-@pytest.mark.xfail(strict=True, reason=REQUESTER_MISSING)
 async def test_staff_stream_socket_receives_every_note_with_its_secret(
     alice: User, boss: User, clients: list[Any]
 ) -> None:
@@ -193,7 +190,6 @@ async def test_staff_stream_socket_receives_every_note_with_its_secret(
     )
 
 
-@pytest.mark.xfail(strict=True, reason=f"{REQUESTER_MISSING}; {RULES_NOT_ASKED}")
 async def test_stream_subscription_asking_for_a_forbidden_field_is_refused(
     alice: User, clients: list[Any]
 ) -> None:
@@ -204,7 +200,6 @@ async def test_stream_subscription_asking_for_a_forbidden_field_is_refused(
     await client.assert_no_frame()
 
 
-@pytest.mark.xfail(strict=True, reason=f"{REQUESTER_MISSING}; {RULES_NOT_ASKED}")
 async def test_stream_subscription_without_fields_gets_only_the_allowed_fields(
     alice: User, clients: list[Any]
 ) -> None:
@@ -232,7 +227,6 @@ async def test_event_filter_gives_an_anonymous_socket_the_shared_notes_only(
     await client.assert_no_frame()
 
 
-@pytest.mark.xfail(strict=True, reason=REQUESTER_MISSING)
 async def test_event_filter_gives_a_user_socket_shared_notes_and_its_own(
     alice: User, bob: User, clients: list[Any]
 ) -> None:
@@ -464,7 +458,6 @@ async def test_control_by_another_users_graphql_transport_ws_connection_is_refus
     await client.assert_no_frame()
 
 
-@pytest.mark.xfail(strict=True, reason=REQUESTER_MISSING)
 async def test_control_by_a_logged_in_user_of_an_anonymous_socket_is_refused(
     bob: User, clients: list[Any]
 ) -> None:
@@ -477,7 +470,6 @@ async def test_control_by_a_logged_in_user_of_an_anonymous_socket_is_refused(
     await client.assert_no_frame()
 
 
-@pytest.mark.xfail(strict=True, reason=REQUESTER_MISSING)
 async def test_control_by_the_sockets_own_user_over_http_is_accepted(
     alice: User, clients: list[Any]
 ) -> None:
@@ -640,7 +632,7 @@ async def assert_silent(protocol: str, sub: Sub) -> None:
 @pytest.mark.parametrize(
     "protocol",
     [
-        pytest.param("stream", marks=pytest.mark.xfail(strict=True, reason=REQUESTER_MISSING)),
+        pytest.param("stream"),
         "typed",
     ],
 )
