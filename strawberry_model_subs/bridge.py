@@ -11,7 +11,6 @@ the group of the processes that have subscribers.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 from collections.abc import Callable
@@ -23,7 +22,7 @@ from django.db.models.signals import post_delete, post_save
 
 from .conf import get_settings
 from .events import CHANGE_ACTIONS, Action, EventMessage, event_message, group_name
-from .layers import apublish, publish
+from .layers import apublish, in_event_loop, publish
 from .registry import Registration, registrations_for_model
 
 logger = logging.getLogger(__name__)
@@ -114,14 +113,6 @@ async def _asend(message: EventMessage) -> None:
     await apublish(group_name(get_settings().GROUP_PREFIX, message["stream"]), dict(message))
 
 
-def _in_event_loop() -> bool:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
-
-
 def _check_action(instance: models.Model, action: Action | str) -> tuple[Action, tuple[Any, ...]]:
     action = Action(action)
     if action not in CHANGE_ACTIONS:
@@ -148,7 +139,7 @@ def notify(instance: models.Model, action: Action | str) -> None:
         Product.objects.filter(pk=5).update(price=10)
         notify(Product.objects.get(pk=5), Action.UPDATE)
     """
-    if _in_event_loop():
+    if in_event_loop():
         raise RuntimeError("notify() is for synchronous code; in async code, await anotify()")
     action, registrations = _check_action(instance, action)
     for registration in registrations:

@@ -47,13 +47,18 @@ def is_process_local(layer: Any) -> bool:
     return isinstance(layer, InMemoryChannelLayer)
 
 
-def publish(group: str, message: dict[str, Any]) -> None:
-    """Send ``message`` to ``group`` from synchronous code, whatever thread this is."""
+def in_event_loop() -> bool:
+    """Whether this thread is running an event loop (where sync publishing would block it)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        pass
-    else:
+        return False
+    return True
+
+
+def publish(group: str, message: dict[str, Any]) -> None:
+    """Send ``message`` to ``group`` from synchronous code, whatever thread this is."""
+    if in_event_loop():
         raise RuntimeError("publish() is for synchronous code; await apublish() instead")
     layer = get_layer()
     if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None:

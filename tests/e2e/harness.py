@@ -34,6 +34,17 @@ STREAM_TYPES = {"products": "Product", "categories": "Category", "reviews": "Rev
 # -- the server -------------------------------------------------------------------------------
 
 
+def stop_process(process: subprocess.Popen[Any]) -> None:
+    """Terminate a child process, and kill it if it has not exited within 10 s."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -147,13 +158,8 @@ class LiveServer:
         )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process)
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from .harness import ROOT, free_port
+from .harness import ROOT, free_port, stop_process
 
 STARTUP_TIMEOUT = 60.0
 
@@ -73,11 +73,5 @@ def start_sample_site(workdir: Path) -> SampleSite:
     )
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+#: The sample site's tests stop it like any other server child process.
+stop = stop_process

@@ -50,6 +50,7 @@ from .harness import (
     control,
     control_answer,
     free_port,
+    stop_process,
 )
 
 #: The channel layers of the services configuration (``tests/run_services.py``).
@@ -141,13 +142,8 @@ class RedisServer:
             time.sleep(0.05)  # readiness poll of a starting process, not test synchronisation
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        if self.process is not None:
+            stop_process(self.process)
 
     def client(self) -> redis.Redis:
         return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5)
