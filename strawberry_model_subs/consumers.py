@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -182,6 +183,14 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         except Rejected as exc:
             raise ConnectionRejectionError({"reason": str(exc)}) from exc
         return await super().on_ws_connect(context)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # JSON nested deeper than the recursion limit is invalid JSON to the protocol handlers
+        # (graphql-transport-ws closes with 4400), not a crash of the connection's handler.
+        try:
+            return super().decode_json(data)
+        except RecursionError:
+            raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
 
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)

@@ -66,19 +66,23 @@ def unregister_session(channel_id: str) -> None:
     _sessions.pop(channel_id, None)
 
 
-_signer = signing.Signer(salt="strawberry_model_subs.channel_id")
+def _signer() -> signing.Signer:
+    # Built per call: Signer reads SECRET_KEY and SECRET_KEY_FALLBACKS when it is created, and
+    # both may change (key rotation, override_settings).
+    return signing.Signer(salt="strawberry_model_subs.channel_id")
 
 
 def channel_id_for(channel_name: str) -> str:
     """The channel_id a stream socket is told: its channel name, signed with SECRET_KEY, so that
-    nobody can forge the id of a socket from a channel name."""
-    return _signer.sign(channel_name)
+    nobody can forge the id of a socket from a channel name. Ids signed with a key of
+    SECRET_KEY_FALLBACKS are still accepted while a key is rotated."""
+    return _signer().sign(channel_name)
 
 
 def channel_name_of(channel_id: str) -> str:
     """The channel name a channel_id stands for, or ControlError when it is malformed or forged."""
     try:
-        name = _signer.unsign(channel_id)
+        name = _signer().unsign(channel_id)
     except signing.BadSignature:
         name = ""
     if not name or len(name) >= MAX_CHANNEL_NAME_LENGTH or not CHANNEL_NAME_RE.match(name):

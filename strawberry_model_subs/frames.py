@@ -118,6 +118,28 @@ def merge_fields(a: frozenset[str] | None, b: frozenset[str] | None) -> frozense
     return a | b
 
 
+def request_problem(request: object, what: str = "frame") -> str | None:
+    """Why ``request`` is not a GraphQL request object (``{"query", "variables",
+    "operationName"}``), or None: the stream protocol's frames and the subscription protocols'
+    operation payloads are checked alike.
+
+    >>> request_problem({"query": "{ a }", "variables": [1]})
+    '"variables" must be a JSON object or null'
+    """
+    if not isinstance(request, dict):
+        return f'{what} must be a JSON object like {{"query": "...", "variables": {{...}}}}'
+    query = request.get("query")
+    if not isinstance(query, str) or not query.strip():
+        return f'{what} must have a "query" string holding a GraphQL document'
+    variables = request.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        return '"variables" must be a JSON object or null'
+    operation_name = request.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        return '"operationName" must be a string or null'
+    return None
+
+
 def decode_request(text: str | None) -> RequestFrame:
     """Parse a client's text frame into a GraphQL request, or raise :class:`FrameError`."""
     if text is None:
@@ -128,15 +150,12 @@ def decode_request(text: str | None) -> RequestFrame:
         raise FrameError(f"frame is not valid JSON: {exc}") from None
     except RecursionError:
         raise FrameError("frame is not valid JSON: nested too deeply") from None
-    if not isinstance(frame, dict):
-        raise FrameError('frame must be a JSON object like {"query": "...", "variables": {...}}')
-    query = frame.get("query")
-    if not isinstance(query, str) or not query.strip():
-        raise FrameError('frame must have a "query" string holding a GraphQL document')
-    variables = frame.get("variables")
-    if variables is not None and not isinstance(variables, dict):
-        raise FrameError('"variables" must be a JSON object or null')
-    operation_name = frame.get("operationName")
-    if operation_name is not None and not isinstance(operation_name, str):
-        raise FrameError('"operationName" must be a string or null')
+    problem = request_problem(frame)
+    if problem is not None:
+        raise FrameError(problem)
+    query, variables, operation_name = (
+        frame["query"],
+        frame.get("variables"),
+        frame.get("operationName"),
+    )
     return {"query": query, "variables": variables, "operationName": operation_name}

@@ -56,15 +56,46 @@ class Hub:
         self.channel: str | None = None
         self.task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        #: Joins and leaves finishing after their caller was cancelled (strong references).
+        self._detached: set[asyncio.Task[None]] = set()
 
     # -- membership -------------------------------------------------------------------------
+
+    # Join and leave run as tasks of their own that a cancelled caller does not stop: a Redis
+    # group_add or group_discard cut short may still land, and the reference count would then
+    # no longer match the membership (a process left in the group for good, or out of it while
+    # it has subscribers).
 
     async def join(self, stream: str) -> None:
         """Take one reference on ``stream``; the first one joins its group and starts receiving.
 
         Returns once the group membership is in place, so an event committed afterwards reaches
-        this process.
+        this process. When the caller is cancelled meanwhile it holds no reference: the join
+        completes in the background and is undone.
         """
+        task = self._detach(self._join(stream))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            task.add_done_callback(lambda done: self._undo_join(stream, done))
+            raise
+
+    def _undo_join(self, stream: str, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._detach(self._leave(stream))
+
+    async def leave(self, stream: str) -> None:
+        """Drop one reference on ``stream``; the last one leaves its group, and when no stream is
+        left the receive loop is told to stop. Completes even when the caller is cancelled."""
+        await asyncio.shield(self._detach(self._leave(stream)))
+
+    def _detach(self, coroutine: Any) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._detached.add(task)
+        task.add_done_callback(self._detached.discard)
+        return task
+
+    async def _join(self, stream: str) -> None:
         async with self._lock:
             if self.channel is None:
                 # The default prefix matters: channels_redis receives every process-local
@@ -78,14 +109,10 @@ class Hub:
                     self._run(), name="strawberry-model-subs hub"
                 )
 
-    async def leave(self, stream: str) -> None:
-        """Drop one reference on ``stream``; the last one leaves its group, and when no stream is
-        left the receive loop is told to stop.
-
-        The loop is stopped by a message on its own channel rather than cancelled: cancelling a
-        receive that is blocked in Redis can leave a stray cancellation on the task that awaits
-        it (seen with redis-py 8).
-        """
+    async def _leave(self, stream: str) -> None:
+        # The loop is stopped by a message on its own channel rather than cancelled: cancelling a
+        # receive that is blocked in Redis can leave a stray cancellation on the task that awaits
+        # it (seen with redis-py 8).
         async with self._lock:
             self.refs[stream] -= 1
             if self.refs[stream] > 0:

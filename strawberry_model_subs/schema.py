@@ -10,6 +10,7 @@ from django.apps import apps
 from graphql import GraphQLError
 from rest_framework import serializers
 from strawberry.tools import merge_types
+from strawberry.types.nodes import SelectedField, Selection
 from strawberry.utils.str_converters import to_camel_case
 
 from .control import ControlRequest, apply_control
@@ -143,18 +144,15 @@ def selected_data_fields(registration: Registration, info: strawberry.Info) -> l
     by_graphql_name = {to_camel_case(name): name for name in registration.field_names}
     names: list[str] = []
 
-    def walk(selections: list[Any], under_data: bool) -> None:
+    def walk(selections: list[Selection], under_data: bool) -> None:
         for selection in selections:
-            name = getattr(selection, "name", None)
-            children = getattr(selection, "selections", None) or []
-            if not hasattr(selection, "name") or name is None:  # an inline fragment
-                walk(children, under_data)
+            if not isinstance(selection, SelectedField):  # a fragment: named or inline
+                walk(selection.selections, under_data)
             elif under_data:
-                names.append(by_graphql_name.get(name, name))
-            elif name == "data":
-                walk(children, True)
-            elif not hasattr(selection, "arguments"):  # a fragment spread
-                walk(children, under_data)
+                if not selection.name.startswith("__"):  # __typename reads no data
+                    names.append(by_graphql_name.get(selection.name, selection.name))
+            elif selection.name == "data":
+                walk(selection.selections, True)
 
     for field in info.selected_fields:
         walk(field.selections, False)

@@ -8,6 +8,13 @@ seconds of a ping. Any message counts as a sign of life, a ``pong`` above all.
 graphql-ws (subscriptions-transport-ws): Strawberry runs every operation through
 ``schema.subscribe``, which refuses queries and mutations; this handler runs them too, as the
 protocol allows (one ``data``, then ``complete``).
+
+Both handlers check a message's shape (``message_problem``) before Strawberry reads it:
+Strawberry indexes every message as an object and uses its id as a dict key, so a message that
+is not an object, an id that is not a string or a payload that is not an object would kill the
+connection's handler. graphql-transport-ws closes such a connection with 4400, as its
+specification says; graphql-ws answers an ``error`` for a ``start`` it can name by id and drops
+any other malformed message, as subscriptions-transport-ws servers do.
 """
 
 from __future__ import annotations
@@ -23,8 +30,36 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Messag
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.graphql import OperationType
 
+from .frames import request_problem
+
 #: Close code when a peer stops answering pings (RFC 6455 "going away").
 PONG_TIMEOUT_CLOSE_CODE = 1001
+
+
+def message_problem(message: object, protocol: str) -> str | None:
+    """Why a message of ``protocol`` (``"graphql-transport-ws"`` or ``"graphql-ws"``) is
+    malformed, or None. On graphql-transport-ws this is the reason of the 4400 close.
+
+    >>> message_problem({"type": "complete", "id": ["1"]}, "graphql-transport-ws")
+    'the message id must be a string'
+    """
+    operation, id_types = _MESSAGE_SHAPES[protocol]
+    if not isinstance(message, dict):
+        return "a message must be a JSON object"
+    if not isinstance(message.get("type"), str):
+        return 'a message must have a "type" string'
+    if message["type"] in id_types and not isinstance(message.get("id"), str):
+        return "the message id must be a string"
+    if message["type"] == operation:
+        return request_problem(message.get("payload"), "the payload")
+    return None
+
+
+#: protocol -> (the message type that starts an operation, the message types with an ``id``)
+_MESSAGE_SHAPES = {
+    "graphql-transport-ws": ("subscribe", frozenset({"subscribe", "complete", "next", "error"})),
+    "graphql-ws": ("start", frozenset({"start", "stop"})),
+}
 
 
 class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
@@ -41,6 +76,10 @@ class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
 
     async def handle_message(self, message: Message) -> None:
         self.heard.set()
+        problem = message_problem(message, "graphql-transport-ws")
+        if problem is not None:
+            await self.handle_invalid_message(f"Invalid message: {problem}")
+            return
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: Any) -> None:
@@ -90,3 +129,15 @@ class GraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.schema = _AnyOperationSchema(self.schema)  # type: ignore[assignment]
+
+    async def handle_message(self, message: Any) -> None:
+        problem = message_problem(message, "graphql-ws")
+        if problem is None:
+            await super().handle_message(message)
+        elif (
+            isinstance(message, dict)
+            and message.get("type") == "start"
+            and isinstance(message.get("id"), str)
+        ):
+            error: Any = {"type": "error", "id": message["id"], "payload": {"message": problem}}
+            await self.send_message(error)

@@ -14,7 +14,6 @@ import sys
 
 SERVICES = {"PostgreSQL": ("127.0.0.1", 5432), "Redis": ("127.0.0.1", 6379)}
 LAYERS = ("redis", "redis-pubsub")
-SQLITE_ONLY = ("test_auth.py", "test_permissions.py", "test_limits.py", "test_fuzz.py")
 
 
 def down() -> list[str]:
@@ -41,9 +40,7 @@ def main() -> int:
         env = {**os.environ, "SMS_DATABASE": "postgres", "SMS_CHANNEL_LAYER": layer}
         # The e2e servers always run on SQLite and the in-memory layer, except the scale-out
         # tests, which are the point of this configuration.
-        # The security suites do not run on Redis yet (they fail there; see the open issue).
-        skip = [f"--ignore=tests/{name}" for name in SQLITE_ONLY]
-        args = [sys.executable, "-m", "pytest", "-m", "not e2e or services", *skip, *sys.argv[1:]]
+        args = [sys.executable, "-m", "pytest", "-m", "not e2e or services", *sys.argv[1:]]
         code = subprocess.call(args, env=env)
         if code != 0:
             return code

@@ -11,6 +11,7 @@ from django.test import AsyncClient, override_settings
 
 from strawberry_model_subs import control
 from strawberry_model_subs.control import CHANNEL_NAME_RE
+from strawberry_model_subs.exceptions import ControlError
 from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.testing import StreamClient, control_document
 from tests.conftest import group_members, wait_until
@@ -54,6 +55,20 @@ async def test_a_channel_id_cannot_be_forged_from_a_channel_name(
         assert answer["ok"] is False
         assert "is malformed" in answer["error"]
     await other_client.assert_no_frame()
+
+
+def test_channel_ids_follow_secret_key_rotation() -> None:
+    name = "specific.abc!def"
+    with override_settings(SECRET_KEY="old-key"):
+        old_id = control.channel_id_for(name)
+    with override_settings(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS=["old-key"]):
+        assert control.channel_name_of(old_id) == name  # still valid while rotating
+        assert control.channel_id_for(name) != old_id  # new ids use the new key
+    with (
+        override_settings(SECRET_KEY="new-key", SECRET_KEY_FALLBACKS=[]),
+        pytest.raises(ControlError, match="is malformed"),
+    ):
+        control.channel_name_of(old_id)
 
 
 async def test_update_reaches_subscriber_with_only_requested_fields(

@@ -10,8 +10,8 @@
   subscribes and receives an event; the captured logs (WARNING and up) hold no traceback but the
   GraphQL errors of rejected requests. Every kind of input and the distinct answers it got are
   printed (``-s``) as a journal.
-* Known crashers found while writing these tests, as strict xfails; the generators leave out
-  the shapes still open (``KNOWN_CRASHERS``) so that the fuzzing guards everything else.
+* The crashers found while writing these tests (deeply nested JSON, lone surrogates, messages
+  that are not objects, unhashable ids, payloads that are not objects), each with its own test.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import json
 import logging
-import os
 import re
 import time
 import traceback
@@ -63,14 +62,6 @@ ONLY_CONTROL = (
     "connect with the graphql-transport-ws subprotocol for other subscriptions"
 )
 RATE_LIMITED = "too many control operations: at most 20 a second on one socket (CONTROL_RATE)"
-
-#: Input shapes that crash a connection today (see the xfail tests at the end): the generators
-#: leave them out until they are fixed.
-KNOWN_CRASHERS = (
-    "graphql-transport-ws: JSON nested deeper than the recursion limit, a message that is not a "
-    "JSON object, an id that is a list or an object, a subscribe payload that is not an object",
-)
-
 
 # -- reading server frames ------------------------------------------------------------------------
 
@@ -338,7 +329,7 @@ async def well_behaved_clients_are_served() -> None:
 
 # -- strategies -----------------------------------------------------------------------------------
 
-#: What a websocket text frame can carry: any Unicode but lone surrogates (see KNOWN_CRASHERS).
+#: What a websocket text frame can carry: any Unicode but lone surrogates.
 TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
 #: Strings inside JSON: lone surrogates too, which a frame carries as \\udxxx escapes.
 JSON_TEXT = st.text(max_size=40)
@@ -694,15 +685,6 @@ GTWS_DOCUMENTS = [
 ]
 
 
-def _not_json_or_an_object(text: str) -> bool:
-    """Raw text for the fuzzer: JSON scalars and arrays are known crashers (KNOWN_CRASHERS)."""
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return True
-    return isinstance(value, dict)
-
-
 @dataclass(frozen=True)
 class Message:
     kind: str
@@ -716,7 +698,14 @@ class Message:
         return self.text if self.text is not None else json.dumps(self.obj)
 
 
-OP_IDS = st.sampled_from(["1", "2", "3"]) | st.text(max_size=6) | st.integers(-3, 3) | st.none()
+OP_IDS = (
+    st.sampled_from(["1", "2", "3"])
+    | st.text(max_size=6)
+    | st.integers(-3, 3)
+    | st.none()
+    | st.lists(st.integers(0, 3), max_size=2)
+    | st.dictionaries(st.sampled_from(["a", "id"]), st.integers(0, 3), max_size=1)
+)
 QUERIES = (
     st.sampled_from(GTWS_DOCUMENTS)
     | st.lists(st.sampled_from(GRAPHQL_PIECES) | IDENTIFIER, max_size=25).map(" ".join)
@@ -764,7 +753,15 @@ GTWS_MESSAGES = st.one_of(
         TEXT | st.integers() | st.lists(st.integers(), max_size=2),
         st.dictionaries(TEXT, JSON_VALUE, max_size=2),
     ).map(_message("unknown type")),
-    TEXT.filter(_not_json_or_an_object).map(lambda t: Message("not JSON", text=t)),
+    st.builds(
+        lambda op, payload: {"type": "subscribe", "id": op, "payload": payload},
+        OP_IDS,
+        JSON_VALUE.filter(lambda value: not isinstance(value, dict)),
+    ).map(_message("subscribe, payload not an object")),
+    TEXT.map(lambda t: Message("raw text (not JSON, or JSON but not an object)", text=t)),
+    JSON_SCALAR.map(lambda value: Message("a JSON scalar", obj=value)),
+    st.lists(JSON_VALUE, max_size=3).map(_message("a JSON array")),
+    st.integers(1_000, 60_000).map(lambda n: Message("deeply nested JSON", text="[" * n)),
     st.binary(max_size=32).map(lambda b: Message("binary", binary=b)),
     st.integers(1, 2000).map(
         lambda n: Message("over MAX_FRAME_SIZE", text="x" * (get_settings().MAX_FRAME_SIZE + n))
@@ -1176,20 +1173,26 @@ async def test_bad_stream_frame_gets_its_answer_and_the_socket_keeps_working(
 
 #: name: (messages after an acknowledged connection_init, or with "NO INIT" first), the close
 #: (code, reason) it must cause, or None when the connection must go on answering.
+INVALID = "Invalid message:"
+PAYLOAD_NOT_AN_OBJECT = (
+    'the payload must be a JSON object like {"query": "...", "variables": {...}}'
+)
+PAYLOAD_NO_QUERY = 'the payload must have a "query" string holding a GraphQL document'
+
 GTWS_CATALOGUE: dict[str, tuple[list[Any], tuple[int, str] | None]] = {
     "not JSON": (["{not json"], (4400, "WebSocket message must be valid JSON")),
     "empty text": ([""], (4400, "WebSocket message type must be text")),
     "binary": ([b"\x00"], (4400, "WebSocket message type must be text")),
-    "no type": ([{"id": "1"}], (4400, "Failed to parse message")),
+    "no type": ([{"id": "1"}], (4400, f'{INVALID} a message must have a "type" string')),
     "unknown type": ([{"type": "hello"}], (4400, "Unknown message type: hello")),
-    "type is a number": ([{"type": 5}], (4400, "Unknown message type: 5")),
+    "type is a number": ([{"type": 5}], (4400, f'{INVALID} a message must have a "type" string')),
     "subscribe without payload": (
         [{"type": "subscribe", "id": "1"}],
-        (4400, "Failed to parse message"),
+        (4400, f"{INVALID} {PAYLOAD_NOT_AN_OBJECT}"),
     ),
     "subscribe with an empty payload": (
         [{"type": "subscribe", "id": "1", "payload": {}}],
-        (4400, "Failed to parse message"),
+        (4400, f"{INVALID} {PAYLOAD_NO_QUERY}"),
     ),
     "subscribe before connection_init": (
         ["NO INIT", {"type": "subscribe", "id": "1", "payload": {"query": "{ productCount }"}}],
@@ -1234,7 +1237,18 @@ GTWS_CATALOGUE: dict[str, tuple[list[Any], tuple[int, str] | None]] = {
         (4400, 'Unknown operation named "B".'),
     ),
     "complete of an unknown id": ([{"type": "complete", "id": "nope"}], None),
-    "query is a number": ([{"type": "subscribe", "id": "1", "payload": {"query": 5}}], None),
+    "query is a number": (
+        [{"type": "subscribe", "id": "1", "payload": {"query": 5}}],
+        (4400, f"{INVALID} {PAYLOAD_NO_QUERY}"),
+    ),
+    "subscribe id a number": (
+        [{"type": "subscribe", "id": 1, "payload": {"query": "{ productCount }"}}],
+        (4400, f"{INVALID} the message id must be a string"),
+    ),
+    "variables a list": (
+        [{"type": "subscribe", "id": "1", "payload": {"query": "{ a }", "variables": [1]}}],
+        (4400, f'{INVALID} "variables" must be a JSON object or null'),
+    ),
     "unknown field": (
         [{"type": "subscribe", "id": "1", "payload": {"query": "subscription { nope }"}}],
         None,
@@ -1430,18 +1444,6 @@ async def test_control_racing_the_sockets_disconnect_is_answered_and_leaves_no_s
     await wait_until(lambda: not hub.refs and not hub.index, "every subscription to be dropped")
 
 
-LAYER = os.environ.get("SMS_CHANNEL_LAYER", "memory")
-CANCELLED_SETUP = (
-    "BUG (Redis layers): a typed subscription cancelled while changed_events() awaits "
-    "hub.join() or hub.leave() (complete or disconnect right after subscribe) leaves the hub "
-    "with a reference that is never released, or a group membership without a reference: the "
-    "process stays in the stream's group, its receive loop running, for good. The in-memory "
-    "layer never suspends there. Seen: complete, every run on RedisChannelLayer and 1 run in 3 "
-    "on RedisPubSubChannelLayer; disconnect, 2 runs in 3 on RedisChannelLayer"
-)
-RACY = "the bug behind this test shows only in some runs on this layer (see CANCELLED_SETUP)"
-
-
 async def _forget_leaked_subscriptions() -> None:
     """Put the hub back as it would be with no subscriber (for the tests that follow): stop
     every other task of this loop first, so that no join still on its way lands afterwards."""
@@ -1457,19 +1459,7 @@ async def _forget_leaked_subscriptions() -> None:
     hub.index.clear()
 
 
-@pytest.mark.parametrize(
-    "how",
-    [
-        pytest.param(
-            "complete",
-            marks=[
-                pytest.mark.xfail(LAYER == "redis", strict=True, reason=CANCELLED_SETUP),
-                pytest.mark.skipif(LAYER == "redis-pubsub", reason=RACY),
-            ],
-        ),
-        pytest.param("disconnect", marks=pytest.mark.skipif(LAYER != "memory", reason=RACY)),
-    ],
-)
+@pytest.mark.parametrize("how", ["complete", "disconnect"])
 async def test_typed_subscription_ended_right_after_subscribe_leaves_no_reference_or_group(
     how: str,
 ) -> None:
@@ -1497,7 +1487,7 @@ async def test_typed_subscription_ended_right_after_subscribe_leaves_no_referenc
         await _forget_leaked_subscriptions()
 
 
-# -- known crashers (KNOWN_CRASHERS): bugs to fix --------------------------------------------------
+# -- crashers found by fuzzing, each fixed --------------------------------------------------------
 
 
 DEEP_JSON = "[" * 50_000  # within MAX_FRAME_SIZE
@@ -1508,12 +1498,6 @@ async def test_deeply_nested_json_gets_an_error_frame_on_the_stream_socket() -> 
     assert await outcome(probe.ws, DEEP_JSON, '{"query": "{ productCount }"}') == "answer error"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a graphql-transport-ws message of deeply nested JSON makes Strawberry's "
-    "decode_json raise RecursionError, which kills the connection's handler (no answer, no "
-    "close); GraphQLWSConsumer should take it for invalid JSON (close 4400)",
-)
 async def test_deeply_nested_json_closes_graphql_transport_ws_with_4400() -> None:
     probe = await GtwsProbe().open()
     await probe.send('{"type": "connection_init"}')
@@ -1558,14 +1542,6 @@ GTWS_CRASHERS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Strawberry's graphql-transport-ws handler indexes every message as an object "
-    "and uses its id as a dict key: a message that is not an object, a payload that is not an "
-    "object or an unhashable id raises TypeError and kills the connection's handler (no answer, "
-    "no close; the error surfaces at disconnect). GraphQLWSConsumer should refuse such a "
-    "message as invalid (close 4400) before Strawberry sees it",
-)
 @pytest.mark.parametrize("text", list(GTWS_CRASHERS.values()), ids=list(GTWS_CRASHERS))
 async def test_malformed_graphql_transport_ws_message_closes_with_4400(text: str) -> None:
     probe = await GtwsProbe().open()
@@ -1605,20 +1581,31 @@ async def outcome(ws: WebsocketCommunicator, text: str, probe: str) -> str:
     return result
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: Strawberry's graphql-ws handler indexes every message as an object: a message "
-    "that is not an object, a start without payload or query, or an unhashable id kills the "
-    "connection's handler; GraphQLWSConsumer should drop such a message",
-)
 @pytest.mark.parametrize(
-    "text",
-    ["[1]", "null", '{"type": "start", "id": "1"}', '{"type": "start", "id": "1", "payload": {}}'],
-    ids=["array", "null", "start-without-payload", "start-without-query"],
+    ("text", "error"),
+    [
+        ("[1]", None),
+        ("null", None),
+        ('{"type": "stop", "id": {"a": 1}}', None),
+        ('{"type": "start", "id": "1"}', "the payload must be a JSON object"),
+        ('{"type": "start", "id": "1", "payload": {}}', 'the payload must have a "query" string'),
+    ],
+    ids=["array", "null", "stop-id-an-object", "start-without-payload", "start-without-query"],
 )
-async def test_malformed_graphql_ws_message_is_ignored_and_the_connection_goes_on(
-    text: str,
+async def test_malformed_graphql_ws_message_is_dropped_or_answered_and_the_connection_goes_on(
+    text: str, error: str | None
 ) -> None:
     client = await TransportWS(protocol="graphql-ws").open_acked()
-    start = {"type": "start", "id": "ok", "payload": {"query": "{ productCount }"}}
-    assert await outcome(client.ws, text, json.dumps(start)) == "answer data"
+    try:
+        await client.ws.send_to(text_data=text)
+        if error is not None:
+            answer = await client.receive()
+            assert answer["type"] == "error", answer
+            assert answer["id"] == "1", answer
+            assert answer["payload"]["message"].startswith(error), answer
+        start = {"type": "start", "id": "ok", "payload": {"query": "{ productCount }"}}
+        await client.ws.send_json_to(start)
+        answer = await client.receive()
+        assert answer == {"type": "data", "id": "ok", "payload": {"data": {"productCount": 0}}}
+    finally:
+        await client.close()

@@ -65,13 +65,6 @@ RULES_NOT_ASKED = (
     "has_permission is not asked for stream-protocol subscriptions, fields_for is neither "
     "enforced nor applied to a subscription without data"
 )
-FRAGMENT_NAMES = (
-    "BUG: schema.selected_data_fields() takes a named fragment spread (or __typename) under "
-    "`data` for a field named after the fragment: the fields inside the fragment are never "
-    "checked against fields_for"
-)
-
-
 # -- fixtures and helpers -------------------------------------------------------------------------
 
 
@@ -320,7 +313,6 @@ async def test_typed_selection_of_a_forbidden_field_is_a_permission_denied_error
     assert await gql.ws.receive_nothing(timeout=0.2)
 
 
-@pytest.mark.xfail(strict=True, reason=FRAGMENT_NAMES)
 async def test_typed_secret_inside_a_fragment_named_like_an_allowed_field_is_refused(
     alice: User, clients: list[Any]
 ) -> None:
@@ -339,7 +331,6 @@ async def test_typed_secret_inside_a_fragment_named_like_an_allowed_field_is_ref
     assert DENIED_SECRET in message["payload"][0]["message"]
 
 
-@pytest.mark.xfail(strict=True, reason=FRAGMENT_NAMES)
 @pytest.mark.parametrize(
     "selection",
     ["{ ...Public } } } fragment Public on NoteData { id text }", "{ __typename id } } }"],
