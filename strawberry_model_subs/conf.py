@@ -47,6 +47,10 @@ class Settings:
     MAX_FRAME_SIZE: int = 65536
     #: Control operations one stream socket may take per second (a burst of twice as many).
     CONTROL_RATE: float = 20.0
+    #: Typed subscriptions on GraphQLWSConsumer: execute each distinct document (with its
+    #: variables) once per event and share the payload (False: Strawberry runs every subscriber's
+    #: selection set, with the schema extensions' per-result hooks).
+    SHARE_TYPED_EXECUTION: bool = True
 
 
 _cached: Settings | None = None

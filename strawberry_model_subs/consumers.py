@@ -40,6 +40,7 @@ from .exceptions import ControlError
 from .execution import execute_once, is_control_operation, operation_of
 from .frames import FrameError, connect_frame, decode_request, dumps, error_frame
 from .hub import get_hub
+from .outbox import Outbox
 from .permissions import anonymous
 from .session import StreamSession
 from .ws_protocols import GraphQLWSHandler, PingingGraphQLTransportWSHandler
@@ -118,6 +119,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     graphql_transport_ws_handler_class = PingingGraphQLTransportWSHandler
     graphql_ws_handler_class = GraphQLWSHandler
     session: StreamSession | None = None
+    _operation_outbox: Outbox | None = None
     #: The connection's user (see ``auth``): set on connect (stream protocol) or on
     #: ``connection_init`` (graphql-transport-ws, graphql-ws).
     user: Any = None
@@ -192,6 +194,12 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         except RecursionError:
             raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
 
+    def operation_outbox(self) -> Outbox:
+        """The send queue of this connection's typed subscriptions (see ``shared``)."""
+        if self._operation_outbox is None:
+            self._operation_outbox = Outbox(self._send_text, self._close_with)
+        return self._operation_outbox
+
     async def _send_text(self, text: str) -> None:
         await self.send(text_data=text)
 
@@ -248,6 +256,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         if self.session is None:
             if self.run_task is not None:  # None: refused before any protocol ran
                 await super().disconnect(code)
+            if self._operation_outbox is not None:
+                await self._operation_outbox.close()
             return
         unregister_session(self.channel_name)
         await self.session.close()

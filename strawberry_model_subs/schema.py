@@ -13,12 +13,14 @@ from strawberry.tools import merge_types
 from strawberry.types.nodes import SelectedField, Selection
 from strawberry.utils.str_converters import to_camel_case
 
+from .conf import get_settings
 from .control import ControlRequest, apply_control
 from .events import Action, Event, Operation
 from .exceptions import ConfigurationError, ControlError, RegistrationError
 from .hub import get_hub
 from .permissions import allowed_fields, check_subscribe, request_user, user_key
 from .registry import Registration, registration_for_serializer, registrations
+from .shared import DIRECT, DirectSink, direct_events, shared_operation
 
 
 @strawberry.type(description="The answer to a control operation.")
@@ -175,6 +177,10 @@ def _changed_resolver(registration: Registration) -> Any:
             check_subscribe(registration, user, selected_data_fields(registration, info))
         except ControlError as exc:
             raise GraphQLError(str(exc)) from None
+        target = DIRECT.get()
+        if target is not None and get_settings().SHARE_TYPED_EXECUTION:
+            sink = DirectSink(user, target, shared_operation(info.schema, target))
+            return direct_events(get_hub(), registration.stream, action, pk, sink)
         return changed_events(get_hub(), registration.stream, action, pk, user)
 
     resolve.__annotations__ = {

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -16,12 +14,10 @@ from .events import Action, Event
 from .exceptions import ControlError
 from .frames import ack_frame, stream_frame
 from .hub import Fields, Hub
+from .outbox import Outbox
 from .permissions import PermissionDenied, user_key
 
 logger = logging.getLogger(__name__)
-
-#: Close code for a socket that cannot keep up (RFC 6455: "Try Again Later").
-SLOW_CONSUMER_CLOSE_CODE = 1013
 
 SubscriptionKey = tuple[str, Action, str | None]
 
@@ -29,9 +25,8 @@ SubscriptionKey = tuple[str, Action, str | None]
 class StreamSession:
     """The subscriptions of one stream socket, each with its own fields, and its outbox.
 
-    Frames are queued and written by one drain task, so the hub never waits for a socket; a socket
-    whose queue reaches ``SEND_QUEUE_SIZE`` frames is closed with code 1013, and the rest are
-    unaffected.
+    Frames go through the socket's :class:`~strawberry_model_subs.outbox.Outbox`, so the hub
+    never waits for a socket.
     """
 
     def __init__(
@@ -44,16 +39,12 @@ class StreamSession:
         self.hub = hub
         self.user = user
         self.owner = user_key(user)
-        self._send = send
-        self._close = close
-        self.loop = asyncio.get_running_loop()
+        self.outbox = Outbox(send, close)
+        self.loop = self.outbox.loop
         self.subscriptions: dict[SubscriptionKey, Fields] = {}
-        self.outbox: deque[str] = deque()
         self.closed = False
-        self._drain_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         settings = get_settings()
-        self._max_queue = settings.SEND_QUEUE_SIZE
         self._max_subscriptions = settings.MAX_SUBSCRIPTIONS_PER_CONNECTION
         self._rate = settings.CONTROL_RATE
         self._tokens = 2 * settings.CONTROL_RATE
@@ -71,7 +62,7 @@ class StreamSession:
             )
         self._take_token()
         async with self._lock:
-            if self.closed:
+            if self.closed or self.outbox.closed:
                 raise ControlError("the stream socket is closing")
             if request["operation"] == "subscribe":
                 fields = frozenset(request["fields"]) if request["fields"] is not None else None
@@ -133,12 +124,7 @@ class StreamSession:
                 self.hub.discard(self, stream, action, pk)
             for stream, _, _ in keys:
                 await self.hub.leave(stream)
-        self.outbox.clear()
-        task, self._drain_task = self._drain_task, None
-        if task is not None and task is not asyncio.current_task():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.outbox.close()
 
     # -- delivery ---------------------------------------------------------------------------
 
@@ -146,31 +132,7 @@ class StreamSession:
         self.push_text(stream_frame(event, fields))
 
     def push_text(self, text: str) -> None:
-        if self.closed:
-            return
-        if len(self.outbox) >= self._max_queue:
-            logger.warning(
-                "closing a stream socket with %d unsent frames (SEND_QUEUE_SIZE)", len(self.outbox)
-            )
-            self.closed = True
-            self.outbox.clear()
-            self.loop.create_task(self._close(SLOW_CONSUMER_CLOSE_CODE))
-            return
-        self.outbox.append(text)
-        if self._drain_task is None:
-            self._drain_task = self.loop.create_task(self._drain())
-
-    async def _drain(self) -> None:
-        try:
-            while self.outbox:
-                await self._send(self.outbox.popleft())
-        except Exception:
-            # The peer went away mid-write; disconnect() cleans up the subscriptions.
-            logger.debug("stream socket write failed", exc_info=True)
-            self.closed = True
-            self.outbox.clear()
-        finally:
-            self._drain_task = None
+        self.outbox.push(text)
 
 
 def _describe(key: SubscriptionKey) -> str:

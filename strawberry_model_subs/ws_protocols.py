@@ -31,6 +31,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.graphql import OperationType
 
 from .frames import request_problem
+from .shared import DIRECT, DirectTarget
 
 #: Close code when a peer stops answering pings (RFC 6455 "going away").
 PONG_TIMEOUT_CLOSE_CODE = 1001
@@ -101,6 +102,21 @@ class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
                 await self.websocket.close(code=PONG_TIMEOUT_CLOSE_CODE, reason="Pong timeout")
                 return
 
+    async def run_operation(self, operation: Any) -> None:
+        outbox = getattr(self.view, "operation_outbox", None)
+        if outbox is not None:
+            DIRECT.set(
+                DirectTarget(
+                    operation.id,
+                    "next",
+                    operation.query,
+                    operation.variables,
+                    operation.operation_name,
+                    outbox(),
+                )
+            )  # in this operation's own task: no other operation sees it
+        await super().run_operation(operation)
+
     async def shutdown(self) -> None:
         task, self.ping_task = self.ping_task, None
         if task is not None:
@@ -141,3 +157,17 @@ class GraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         ):
             error: Any = {"type": "error", "id": message["id"], "payload": {"message": problem}}
             await self.send_message(error)
+
+    async def handle_async_results(
+        self,
+        operation_id: str,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, object] | None,
+    ) -> None:
+        outbox = getattr(self.view, "operation_outbox", None)
+        if outbox is not None:  # in this operation's own task: no other operation sees it
+            DIRECT.set(
+                DirectTarget(operation_id, "data", query, variables, operation_name, outbox())
+            )
+        await super().handle_async_results(operation_id, query, operation_name, variables)

@@ -1,0 +1,144 @@
+"""Typed subscriptions executed once per event and written straight to the sockets.
+
+Strawberry runs every subscription as a task of its own: each event wakes every subscriber's
+task, executes its selection set and encodes its JSON, one subscriber at a time. When the
+operation runs on :class:`~strawberry_model_subs.consumers.GraphQLWSConsumer` (whose protocol
+handlers set :data:`DIRECT`), ``{name}Changed`` instead registers a :class:`DirectSink` with the
+hub: the subscribers holding the same document, operation name and variables share one
+:class:`SharedOperation`, which executes the selection set once per event and encodes its
+payload once; each subscriber's frame is that payload spliced after its operation id, queued in
+the connection's :class:`~strawberry_model_subs.outbox.Outbox`.
+
+Who receives an event is decided before (the hub's per-user checks), and what a document may
+select is checked when it subscribes (``fields_for``), so sharing a result never widens what a
+subscriber sees: the generated types resolve nothing but the event's own data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import weakref
+from collections.abc import AsyncGenerator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from graphql import ExecutionResult, GraphQLError, parse
+from graphql.execution import execute_subscription_event
+
+from .events import Action, Event
+from .frames import dumps
+from .hub import Fields, Hub
+from .outbox import Outbox
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DirectTarget:
+    """Where the operation running in this task writes its frames (set by the handlers)."""
+
+    operation_id: str
+    #: ``next`` (graphql-transport-ws) or ``data`` (graphql-ws).
+    message_type: Literal["next", "data"]
+    query: str
+    variables: dict[str, Any] | None
+    operation_name: str | None
+    outbox: Outbox
+
+
+#: The target of the operation whose task is running, or None outside GraphQLWSConsumer.
+DIRECT: ContextVar[DirectTarget | None] = ContextVar("strawberry_model_subs.direct", default=None)
+
+
+class SharedOperation:
+    """One subscription document with its variables, executed once per event for all the
+    subscribers holding it."""
+
+    def __init__(self, schema: Any, target: DirectTarget) -> None:
+        self.schema = schema
+        # No context: it would keep the first subscriber's connection alive, and the generated
+        # types resolve nothing from it.
+        executor = schema.execution_context_class.build(
+            schema._schema,
+            parse(target.query),
+            raw_variable_values=target.variables,
+            operation_name=target.operation_name,
+        )
+        if isinstance(executor, list):  # validated when it subscribed: cannot happen
+            raise GraphQLError(f"cannot share the execution: {executor[0].message}")
+        self.executor = executor
+        self._event: Event | None = None
+        self._payload = ""
+
+    def payload(self, event: Event) -> str:
+        """The JSON payload (``{"data": ...}``) of ``event``: executed once per event."""
+        if event is not self._event:
+            self._payload = self._execute(event)
+            self._event = event
+        return self._payload
+
+    def _execute(self, event: Event) -> str:
+        result = execute_subscription_event(self.executor.build_per_event_executor(event))
+        if not isinstance(result, ExecutionResult):  # a resolver that awaits: not ours
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            result = ExecutionResult(
+                None, [GraphQLError("an awaitable resolver cannot run in a shared execution")]
+            )
+        payload: dict[str, Any] = {"data": result.data}
+        if result.errors:
+            self.schema.process_errors(result.errors)
+            payload["errors"] = [error.formatted for error in result.errors]
+        return dumps(payload)
+
+
+_shared: weakref.WeakValueDictionary[tuple[str, str | None, str], SharedOperation] = (
+    weakref.WeakValueDictionary()
+)
+
+
+def shared_operation(schema: Any, target: DirectTarget) -> SharedOperation:
+    """The SharedOperation of ``target``'s document, operation name and variables."""
+    key = (target.query, target.operation_name, json.dumps(target.variables, sort_keys=True))
+    operation = _shared.get(key)
+    if operation is None or operation.schema is not schema:
+        operation = SharedOperation(schema, target)
+        _shared[key] = operation
+    return operation
+
+
+class DirectSink:
+    """A hub sink writing one typed subscription's frames to its connection."""
+
+    __slots__ = ("__weakref__", "operation", "outbox", "prefix", "user")
+
+    def __init__(self, user: Any, target: DirectTarget, operation: SharedOperation) -> None:
+        self.user = user
+        self.operation = operation
+        self.outbox = target.outbox
+        self.prefix = (
+            f'{{"id":{dumps(target.operation_id)},"type":"{target.message_type}","payload":'
+        )
+
+    def push(self, event: Event, fields: Fields) -> None:
+        self.outbox.push(self.prefix + self.operation.payload(event) + "}")
+
+
+async def direct_events(
+    hub: Hub, stream: str, action: Action, pk: str | None, sink: DirectSink
+) -> AsyncGenerator[Event, None]:
+    """The source stream of a shared typed subscription: it yields nothing, since ``sink``
+    writes the frames, and holds the subscription until the operation is cancelled."""
+    await hub.join(stream)
+    try:
+        hub.add(sink, stream, action, pk, None)
+        await asyncio.get_running_loop().create_future()  # until complete or disconnect
+        yield  # type: ignore[misc]  # never reached: this makes the function a generator
+    finally:
+        hub.discard(sink, stream, action, pk)
+        sink.outbox.forget(sink.prefix)
+        await hub.leave(stream)
