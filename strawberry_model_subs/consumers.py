@@ -40,6 +40,7 @@ from .exceptions import ControlError
 from .execution import execute_once, is_control_operation, operation_of
 from .frames import FrameError, connect_frame, decode_request, dumps, error_frame
 from .hub import get_hub
+from .layers import is_process_local
 from .outbox import Outbox
 from .permissions import anonymous
 from .session import StreamSession
@@ -150,7 +151,10 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     @channel_receive.setter
     def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        self._channel_receive = resilient(receive)
+        # The in-memory layer's receive neither fails nor loses a cancellation: it is kept as it
+        # is (the wrapper costs a task per socket).
+        local = is_process_local(self.channel_layer)
+        self._channel_receive = receive if local else resilient(receive)
 
     async def connect(self) -> None:
         if self.scope.get("subprotocols"):
@@ -164,6 +168,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             await self.close(code=1011)
             return
         await self.accept()
+        # Strawberry's protocol queue is never used by a stream socket: an asyncio.Queue per
+        # socket is 3 KB of idle memory.
+        del self.message_queue
         params = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin1")))
         try:
             self.user = await connection_user(self.scope, params)

@@ -66,22 +66,30 @@ class Hub:
     # no longer match the membership (a process left in the group for good, or out of it while
     # it has subscribers).
 
-    async def join(self, stream: str) -> None:
+    async def join(
+        self, stream: str, sink: Sink | None = None, key: Key = (Action.ALL_ACTIONS, None)
+    ) -> None:
         """Take one reference on ``stream``; the first one joins its group and starts receiving.
+        With ``sink``, also index its subscription ``key`` (action, pk), at the same moment: no
+        event can fall between the two.
 
         Returns once the group membership is in place, so an event committed afterwards reaches
-        this process. When the caller is cancelled meanwhile it holds no reference: the join
-        completes in the background and is undone.
+        this process. When the caller is cancelled meanwhile it holds nothing: the join completes
+        in the background and is undone.
         """
-        task = self._detach(self._join(stream))
+        task = self._detach(self._join(stream, sink, key))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._undo_join(stream, done))
+            task.add_done_callback(lambda done: self._undo_join(stream, sink, key, done))
             raise
 
-    def _undo_join(self, stream: str, task: asyncio.Task[None]) -> None:
+    def _undo_join(
+        self, stream: str, sink: Sink | None, key: Key, task: asyncio.Task[None]
+    ) -> None:
         if not task.cancelled() and task.exception() is None:
+            if sink is not None:
+                self.discard(sink, stream, *key)
             self._detach(self._leave(stream))
 
     async def leave(self, stream: str) -> None:
@@ -95,7 +103,7 @@ class Hub:
         task.add_done_callback(self._detached.discard)
         return task
 
-    async def _join(self, stream: str) -> None:
+    async def _join(self, stream: str, sink: Sink | None, key: Key) -> None:
         async with self._lock:
             if self.channel is None:
                 # The default prefix matters: channels_redis receives every process-local
@@ -104,6 +112,8 @@ class Hub:
             if self.refs[stream] == 0:
                 await self.layer.group_add(self._group(stream), self.channel)
             self.refs[stream] += 1
+            if sink is not None:
+                self.add(sink, stream, *key, None)
             if self.task is None or self.task.done():
                 self.task = asyncio.get_running_loop().create_task(
                     self._run(), name="strawberry-model-subs hub"

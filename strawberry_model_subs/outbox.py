@@ -38,7 +38,9 @@ class Outbox:
         self._send = send
         self._close = close
         self.loop = asyncio.get_running_loop()
-        self.frames: deque[str] = deque()
+        #: Frames waiting behind a suspended write (a deque is made only then: most sockets
+        #: never need one, and an empty deque costs more than half a kilobyte).
+        self.frames: deque[str] = _NO_FRAMES
         self.closed = False
         self._max_queue = get_settings().SEND_QUEUE_SIZE
         self._drain_task: asyncio.Task[None] | None = None
@@ -52,7 +54,7 @@ class Outbox:
                 "closing a socket with %d unsent frames (SEND_QUEUE_SIZE)", len(self.frames)
             )
             self.closed = True
-            self.frames.clear()
+            self.frames = _NO_FRAMES
             self.loop.create_task(self._close(SLOW_CONSUMER_CLOSE_CODE))
             return
         if self._drain_task is None:
@@ -73,6 +75,7 @@ class Outbox:
         except Exception:
             self._failed()
             return
+        self.frames = deque()
         self._drain_task = self.loop.create_task(self._drain(_Resume(send, waiting)))
 
     def forget(self, prefix: str) -> None:
@@ -83,7 +86,7 @@ class Outbox:
     async def close(self) -> None:
         """Stop writing: drop what is queued and stop the drain task."""
         self.closed = True
-        self.frames.clear()
+        self.frames = _NO_FRAMES
         task, self._drain_task = self._drain_task, None
         if task is not None and task is not asyncio.current_task():
             task.cancel()
@@ -99,12 +102,17 @@ class Outbox:
             self._failed()
         finally:
             self._drain_task = None
+            self.frames = _NO_FRAMES
 
     def _failed(self) -> None:
         # The peer went away mid-write; the consumer's disconnect cleans up.
         logger.debug("socket write failed", exc_info=True)
         self.closed = True
-        self.frames.clear()
+        self.frames = _NO_FRAMES
+
+
+#: The frames of every socket with no write suspended: always empty, never appended to.
+_NO_FRAMES: deque[str] = deque(maxlen=0)
 
 
 class _Resume:

@@ -133,9 +133,8 @@ async def direct_events(
 ) -> AsyncGenerator[Event, None]:
     """The source stream of a shared typed subscription: it yields nothing, since ``sink``
     writes the frames, and holds the subscription until the operation is cancelled."""
-    await hub.join(stream)
+    await hub.join(stream, sink, (action, pk))
     try:
-        hub.add(sink, stream, action, pk, None)
         await asyncio.get_running_loop().create_future()  # until complete or disconnect
         yield  # type: ignore[misc]  # never reached: this makes the function a generator
     finally:

@@ -30,9 +30,8 @@ async def changed_events(
     awaited, and is removed in ``finally`` however the generator ends (complete, close, error).
     """
     sink = EventQueue(user)
-    await hub.join(stream)
+    await hub.join(stream, sink, (action, pk))
     try:
-        hub.add(sink, stream, action, pk, None)
         while True:
             yield await sink.queue.get()
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import json
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -113,7 +114,7 @@ async def test_complete_drops_the_sink_and_its_queued_frames(clients: list[Trans
     await client.subscribe("gone", BY_NAME, {"action": "CREATE"})
     await wait_subscribed("categories")
     (sink,) = direct_sinks("categories")
-    sink.outbox.frames.append(sink.prefix + "{}}")  # queued, as if the socket were slow
+    sink.outbox.frames = deque([sink.prefix + "{}}"])  # queued, as if the socket were slow
     await client.ws.send_json_to({"id": "gone", "type": "complete"})
     await client.ws.send_json_to({"type": "ping"})
     assert await client.receive() == {"type": "pong"}
