@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 from strawberry import auto
+from strawberry.extensions import ParserCache, ValidationCache
 
 from strawberry_model_subs import subscription_type
 
@@ -92,4 +93,9 @@ class Mutation:
         return strawberry.ID(str(pk))
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=subscription_type())
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=subscription_type(),
+    extensions=[ParserCache, ValidationCache],  # each document parsed and validated once
+)

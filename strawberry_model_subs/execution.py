@@ -8,6 +8,7 @@ it then runs to its first result, which is returned like a query's.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
@@ -18,8 +19,12 @@ from strawberry.utils.aio import aclosing
 from .registry import registrations
 
 
+@lru_cache(maxsize=256)
 def operation_of(query: str, operation_name: str | None) -> OperationDefinitionNode | None:
-    """The operation a request would run, or None when the document does not parse or pick one."""
+    """The operation a request would run, or None when the document does not parse or pick one.
+
+    Cached: a stream socket sends the same control document again and again (the channel id
+    and the rest are variables). The node is shared: read it, never change it."""
     try:
         document = parse(query)
     except GraphQLError:

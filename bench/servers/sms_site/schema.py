@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import strawberry
+from strawberry.extensions import ParserCache, ValidationCache
 
 from strawberry_model_subs import subscription_type
 
@@ -12,4 +13,7 @@ class Query:
     hello: str = "world"
 
 
-schema = strawberry.Schema(query=Query, subscription=subscription_type())
+# The caches Strawberry recommends in production: each document is parsed and validated once.
+schema = strawberry.Schema(
+    query=Query, subscription=subscription_type(), extensions=[ParserCache, ValidationCache]
+)

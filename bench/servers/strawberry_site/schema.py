@@ -4,6 +4,7 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 from channels_site.signals import GROUP
+from strawberry.extensions import ParserCache, ValidationCache
 
 
 @strawberry.type
@@ -31,4 +32,7 @@ class Subscription:
                 )
 
 
-schema = strawberry.Schema(query=Query, subscription=Subscription)
+# As for this library's server: each document is parsed and validated once.
+schema = strawberry.Schema(
+    query=Query, subscription=Subscription, extensions=[ParserCache, ValidationCache]
+)
