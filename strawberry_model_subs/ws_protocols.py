@@ -20,13 +20,12 @@ any other malformed message, as subscriptions-transport-ws servers do.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message, PingMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import Message
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.graphql import OperationType
 
@@ -67,16 +66,22 @@ class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     """Strawberry's graphql-transport-ws handler plus server-initiated pings.
 
     The interval and timeout are read from the view (``GraphQLWSConsumer``): ``ping_interval``
-    (None: no pings) and ``ping_timeout``.
+    (None: no pings) and ``ping_timeout``; pings go through its ``operation_outbox()``.
     """
+
+    # Timers rather than a task: a task sleeping on every idle connection costs kilobytes each,
+    # and the garbage collector scans it.
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.ping_task: asyncio.Task[None] | None = None
-        self.heard = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._interval = 0.0
+        self._closing: asyncio.Task[None] | None = None
+        #: Whether anything arrived from the client since the last ping.
+        self.heard = False
 
     async def handle_message(self, message: Message) -> None:
-        self.heard.set()
+        self.heard = True
         problem = message_problem(message, "graphql-transport-ws")
         if problem is not None:
             await self.handle_invalid_message(f"Invalid message: {problem}")
@@ -86,21 +91,26 @@ class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     async def handle_connection_init(self, message: Any) -> None:
         await super().handle_connection_init(message)
         interval = getattr(self.view, "ping_interval", None)
-        if self.connection_acknowledged and interval and self.ping_task is None:
-            self.ping_task = asyncio.create_task(self._ping_loop(interval))
+        if self.connection_acknowledged and interval and self._timer is None:
+            self._interval = interval
+            self._timer = asyncio.get_running_loop().call_later(interval, self._ping)
 
-    async def _ping_loop(self, interval: float) -> None:
+    def _ping(self) -> None:
+        self.heard = False
+        self.view.operation_outbox().push('{"type":"ping"}')  # type: ignore[attr-defined]
         timeout = getattr(self.view, "ping_timeout", 20.0)
-        while True:
-            await asyncio.sleep(interval)
-            self.heard.clear()
-            ping: PingMessage = {"type": "ping"}  # type: ignore[typeddict-item]
-            await self.send_message(ping)
-            try:
-                await asyncio.wait_for(self.heard.wait(), timeout)
-            except asyncio.TimeoutError:
-                await self.websocket.close(code=PONG_TIMEOUT_CLOSE_CODE, reason="Pong timeout")
-                return
+        self._timer = asyncio.get_running_loop().call_later(timeout, self._check_pong)
+
+    def _check_pong(self) -> None:
+        if not self.heard:
+            self._timer = None
+            self._closing = asyncio.get_running_loop().create_task(
+                self.websocket.close(code=PONG_TIMEOUT_CLOSE_CODE, reason="Pong timeout")
+            )
+            return
+        # The next ping ``ping_interval`` after the last one.
+        delay = max(0.0, self._interval - getattr(self.view, "ping_timeout", 20.0))
+        self._timer = asyncio.get_running_loop().call_later(delay, self._ping)
 
     async def run_operation(self, operation: Any) -> None:
         outbox = getattr(self.view, "operation_outbox", None)
@@ -118,11 +128,9 @@ class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         await super().run_operation(operation)
 
     async def shutdown(self) -> None:
-        task, self.ping_task = self.ping_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        timer, self._timer = self._timer, None
+        if timer is not None:
+            timer.cancel()
         await super().shutdown()
 
 
