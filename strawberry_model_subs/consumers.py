@@ -102,6 +102,12 @@ async def _cancel_until_done(task: asyncio.Future[Any], tries: int = 50) -> None
 _layer_down = False
 
 
+async def _never() -> dict[str, Any]:
+    """A receive that never returns (until cancelled with its consumer)."""
+    await asyncio.get_running_loop().create_future()
+    raise AssertionError("unreachable")
+
+
 class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     """Serves graphql-transport-ws, graphql-ws and the stream protocol on one websocket route.
 
@@ -151,10 +157,18 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     @channel_receive.setter
     def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        # The in-memory layer's receive neither fails nor loses a cancellation: it is kept as it
-        # is (the wrapper costs a task per socket).
-        local = is_process_local(self.channel_layer)
-        self._channel_receive = receive if local else resilient(receive)
+        if not is_process_local(self.channel_layer):
+            self._channel_receive = resilient(receive)
+        elif self.scope.get("subprotocols"):
+            # The in-memory layer's receive neither fails nor loses a cancellation: it is kept as
+            # it is (the wrapper costs a task per socket).
+            self._channel_receive = receive
+        else:
+            # A stream socket on the in-memory layer is reached directly (its control operations
+            # through control.register_session): its layer channel would never carry a message,
+            # and listening costs a queue per socket plus, on every receive of every channel, a
+            # scan of all the queues (InMemoryChannelLayer), quadratic in the sockets.
+            self._channel_receive = _never
 
     async def connect(self) -> None:
         if self.scope.get("subprotocols"):

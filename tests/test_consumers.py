@@ -11,8 +11,10 @@ from django.test import AsyncClient, override_settings
 
 from strawberry_model_subs import control
 from strawberry_model_subs.control import CHANNEL_NAME_RE
+from strawberry_model_subs.events import Action
 from strawberry_model_subs.exceptions import ControlError
 from strawberry_model_subs.hub import get_hub
+from strawberry_model_subs.layers import get_layer, is_process_local
 from strawberry_model_subs.testing import StreamClient, control_document
 from tests.conftest import group_members, wait_until
 from tests.testapp.asgi import application
@@ -55,6 +57,27 @@ async def test_a_channel_id_cannot_be_forged_from_a_channel_name(
         assert answer["ok"] is False
         assert "is malformed" in answer["error"]
     await other_client.assert_no_frame()
+
+
+async def test_a_stream_socket_on_the_in_memory_layer_has_no_layer_queue(
+    stream_client: StreamClient, other_client: StreamClient
+) -> None:
+    """Control reaches it directly; a queue per socket would make every receive scan them all."""
+    layer = get_layer()
+    if not is_process_local(layer):
+        pytest.skip("the in-memory layer only: on Redis the channel carries control messages")
+    assert stream_client.channel_id is not None
+    name = control.channel_name_of(stream_client.channel_id)
+    result = await other_client.execute(
+        control_document("products"),
+        {"operation": "SUBSCRIBE", "action": "UPDATE", "channelId": stream_client.channel_id},
+    )
+    assert result["data"]["productSubscription"]["ok"] is True  # anonymous, like the socket
+    assert ("products", Action.UPDATE, None) in control._sessions[name].subscriptions
+    assert other_client.channel_id is not None
+    other = control.channel_name_of(other_client.channel_id)
+    assert name not in layer.channels
+    assert other not in layer.channels
 
 
 def test_channel_ids_follow_secret_key_rotation() -> None:
