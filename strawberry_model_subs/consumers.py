@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
-from graphql import OperationType
 from strawberry.channels import GraphQLWSConsumer as StrawberryGraphQLWSConsumer
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
@@ -37,7 +36,7 @@ from .control import (
     unregister_session,
 )
 from .exceptions import ControlError
-from .execution import execute_once, is_control_operation, operation_of
+from .execution import execute_once, operation_kind
 from .frames import FrameError, connect_frame, decode_request, dumps, error_frame
 from .hub import get_hub
 from .layers import is_process_local
@@ -182,9 +181,6 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             await self.close(code=1011)
             return
         await self.accept()
-        # Strawberry's protocol queue is never used by a stream socket: an asyncio.Queue per
-        # socket is 3 KB of idle memory.
-        del self.message_queue
         params = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin1")))
         try:
             self.user = await connection_user(self.scope, params)
@@ -193,6 +189,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             await self.close(code=REJECTED_CLOSE_CODE)
             return
         self.session = StreamSession(get_hub(), self._send_text, self._close_with, self.user)
+        # Strawberry's protocol queue is never used by a stream socket with a session: an
+        # asyncio.Queue per socket is 3 KB of idle memory.
+        del self.message_queue
         register_session(self.channel_name, self.session)
         await self.send(text_data=connect_frame(channel_id_for(self.channel_name)))
 
@@ -231,6 +230,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         limit = get_settings().MAX_FRAME_SIZE
         too_large = len(text_data or bytes_data or "") > limit
         if self.session is None:
+            if not self.scope.get("subprotocols"):
+                return  # a refused stream socket, closing: what its client still sends is moot
             if too_large:
                 await self.close(code=FRAME_TOO_LARGE_CLOSE_CODE)
                 return
@@ -252,11 +253,11 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         query = request["query"]
         variables = request.get("variables")
         operation_name = request.get("operationName")
-        operation = operation_of(query, operation_name)
+        kind = operation_kind(query, operation_name)
         context = await self.get_context(self, response=self)  # type: ignore[func-returns-value]
-        if is_control_operation(operation):
+        if kind == "control":
             result = await execute_once(self.schema, query, variables, operation_name, context)
-        elif operation is not None and operation.operation == OperationType.SUBSCRIPTION:
+        elif kind == "subscription":
             return error_frame(
                 "only the control operations (the *Subscription fields) run on a stream socket; "
                 "connect with the graphql-transport-ws subprotocol for other subscriptions"

@@ -9,7 +9,7 @@ it then runs to its first result, which is returned like a query's.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType, parse
 from strawberry.types import ExecutionResult
@@ -18,31 +18,48 @@ from strawberry.utils.aio import aclosing
 
 from .registry import registrations
 
+#: What a request runs: a control operation, another subscription, or anything else (a query,
+#: a mutation, or a document that does not parse or pick one operation: left to Strawberry).
+OperationKind = Literal["control", "subscription", "other"]
 
-@lru_cache(maxsize=256)
-def operation_of(query: str, operation_name: str | None) -> OperationDefinitionNode | None:
-    """The operation a request would run, or None when the document does not parse or pick one.
+#: Longer documents are classified without the cache: a key holds its whole text.
+_CACHED_QUERY_LENGTH = 4096
 
-    Cached: a stream socket sends the same control document again and again (the channel id
-    and the rest are variables). The node is shared: read it, never change it."""
+
+def operation_kind(query: str, operation_name: str | None) -> OperationKind:
+    """What the request ``query`` (with ``operation_name``) runs.
+
+    Cached for short documents: a stream socket sends the same control document again and
+    again (the channel id and the rest are variables).
+
+    >>> operation_kind("subscription { productChanged { action } }", None)
+    'subscription'
+    """
+    control_fields = frozenset(r.control_field for r in registrations())
+    if len(query) > _CACHED_QUERY_LENGTH:
+        return _kind(query, operation_name, control_fields)
+    return _cached_kind(query, operation_name, control_fields)
+
+
+def _kind(query: str, operation_name: str | None, control_fields: frozenset[str]) -> OperationKind:
     try:
-        document = parse(query)
+        document = parse(query, no_location=True)
     except GraphQLError:
-        return None
+        return "other"
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
-    return operations[0] if len(operations) == 1 else None
-
-
-def is_control_operation(operation: OperationDefinitionNode | None) -> bool:
-    if operation is None or operation.operation != OperationType.SUBSCRIPTION:
-        return False
-    control_fields = {r.control_field for r in registrations()}
-    selections = operation.selection_set.selections
-    return bool(selections) and all(
+    if len(operations) != 1 or operations[0].operation != OperationType.SUBSCRIPTION:
+        return "other"
+    selections = operations[0].selection_set.selections
+    if selections and all(
         isinstance(s, FieldNode) and s.name.value in control_fields for s in selections
-    )
+    ):
+        return "control"
+    return "subscription"
+
+
+_cached_kind = lru_cache(maxsize=256)(_kind)
 
 
 async def execute_once(

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 import weakref
 from collections import Counter
+from collections.abc import Callable
+from functools import partial
 from typing import Any, Protocol
 
 from .conf import get_settings
@@ -33,6 +36,7 @@ Fields = frozenset[str] | None
 
 #: Sent by the hub to its own channel to end its receive loop once it has no subscriber.
 STOP_MESSAGE_TYPE = "sms.hub.stop"
+HUB_TASK_NAME = "strawberry-model-subs hub"
 Key = tuple[Action, str | None]
 
 
@@ -43,6 +47,12 @@ class Sink(Protocol):
 
     def push(self, event: Event, fields: Fields) -> None:
         """Take one event; must not block (queue it and return)."""
+
+
+def _in_own_context(create_task: Callable[[Any], asyncio.Task[None]], coroutine: Any) -> Any:
+    """``create_task(coroutine)`` in an empty context (the task copies the context it is made
+    in: an operation's, with its DIRECT target, would keep that connection alive)."""
+    return contextvars.Context().run(create_task, coroutine)
 
 
 class Hub:
@@ -98,7 +108,7 @@ class Hub:
         await asyncio.shield(self._detach(self._leave(stream)))
 
     def _detach(self, coroutine: Any) -> asyncio.Task[None]:
-        task = asyncio.get_running_loop().create_task(coroutine)
+        task = _in_own_context(asyncio.get_running_loop().create_task, coroutine)
         self._detached.add(task)
         task.add_done_callback(self._detached.discard)
         return task
@@ -115,9 +125,8 @@ class Hub:
             if sink is not None:
                 self.add(sink, stream, *key, None)
             if self.task is None or self.task.done():
-                self.task = asyncio.get_running_loop().create_task(
-                    self._run(), name="strawberry-model-subs hub"
-                )
+                create = partial(asyncio.get_running_loop().create_task, name=HUB_TASK_NAME)
+                self.task = _in_own_context(create, self._run())
 
     async def _leave(self, stream: str) -> None:
         # The loop is stopped by a message on its own channel rather than cancelled: cancelling a

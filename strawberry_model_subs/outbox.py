@@ -44,6 +44,9 @@ class Outbox:
         self.closed = False
         self._max_queue = get_settings().SEND_QUEUE_SIZE
         self._drain_task: asyncio.Task[None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        #: The send that suspended and is being finished by the drain task.
+        self._suspended: Coroutine[Any, Any, None] | None = None
 
     def push(self, text: str) -> None:
         """Queue ``text``; never blocks."""
@@ -55,7 +58,7 @@ class Outbox:
             )
             self.closed = True
             self.frames = _NO_FRAMES
-            self.loop.create_task(self._close(SLOW_CONSUMER_CLOSE_CODE))
+            self._closing = self.loop.create_task(self._close(SLOW_CONSUMER_CLOSE_CODE))
             return
         if self._drain_task is None:
             self._write_eagerly(text)
@@ -67,15 +70,20 @@ class Outbox:
         # it is writable): run the send right here, as Python 3.12's eager tasks would, and make
         # a task only for a send that does suspend. A task per frame and socket would cost more
         # than the write itself, and each would outlive the dispatch (garbage-collector work).
+        # Hazard: the send's first step runs in the caller's task (the hub's). A send that
+        # entered asyncio.timeout() before suspending would cancel that task; none of uvicorn's
+        # or daphne's does. A CancelledError raised by the send itself counts as a failed write,
+        # so it cannot end the hub's receive loop.
         send = self._send(text)
         try:
             waiting = send.send(None)
         except StopIteration:
             return
-        except Exception:
+        except (Exception, asyncio.CancelledError):
             self._failed()
             return
         self.frames = deque()
+        self._suspended = send
         self._drain_task = self.loop.create_task(self._drain(_Resume(send, waiting)))
 
     def forget(self, prefix: str) -> None:
@@ -92,16 +100,21 @@ class Outbox:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        suspended, self._suspended = self._suspended, None
+        if suspended is not None:
+            suspended.close()  # the drain task may have been cancelled before it resumed it
 
     async def _drain(self, suspended: _Resume) -> None:
         try:
             await suspended
+            self._suspended = None
             while self.frames:
                 await self._send(self.frames.popleft())
         except Exception:
             self._failed()
         finally:
             self._drain_task = None
+            self._suspended = None
             self.frames = _NO_FRAMES
 
     def _failed(self) -> None:

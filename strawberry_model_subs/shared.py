@@ -22,7 +22,7 @@ import logging
 import weakref
 from collections.abc import AsyncGenerator
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from graphql import ExecutionResult, GraphQLError, parse
@@ -36,9 +36,10 @@ from .outbox import Outbox
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class DirectTarget:
-    """Where the operation running in this task writes its frames (set by the handlers)."""
+    """Where the operation running in this task writes its frames (made by the handlers, which
+    turn ``active`` off the moment the operation ends: no frame for it is queued after that)."""
 
     operation_id: str
     #: ``next`` (graphql-transport-ws) or ``data`` (graphql-ws).
@@ -47,6 +48,17 @@ class DirectTarget:
     variables: dict[str, Any] | None
     operation_name: str | None
     outbox: Outbox
+    active: bool = True
+    #: Every frame of the operation starts with it (its id and type): the payload follows.
+    prefix: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.prefix = f'{{"id":{dumps(self.operation_id)},"type":"{self.message_type}","payload":'
+
+    def end(self) -> None:
+        """The operation is over: queue nothing more, and drop what is queued for it."""
+        self.active = False
+        self.outbox.forget(self.prefix)
 
 
 #: The target of the operation whose task is running, or None outside GraphQLWSConsumer.
@@ -70,15 +82,20 @@ class SharedOperation:
         if isinstance(executor, list):  # validated when it subscribed: cannot happen
             raise GraphQLError(f"cannot share the execution: {executor[0].message}")
         self.executor = executor
-        self._event: Event | None = None
-        self._payload = ""
+        self._memo: tuple[Event | None, str] = (None, "")
 
     def payload(self, event: Event) -> str:
         """The JSON payload (``{"data": ...}``) of ``event``: executed once per event."""
-        if event is not self._event:
-            self._payload = self._execute(event)
-            self._event = event
-        return self._payload
+        # One tuple, read and written whole: safe even when hubs on several threads share it.
+        memo = self._memo
+        if memo[0] is not event:
+            try:
+                memo = (event, self._execute(event))
+            except Exception:  # once per event, not once per subscriber
+                logger.exception("the shared execution of a typed subscription failed")
+                memo = (event, EXECUTION_FAILED)
+            self._memo = memo
+        return memo[1]
 
     def _execute(self, event: Event) -> str:
         result = execute_subscription_event(self.executor.build_per_event_executor(event))
@@ -95,6 +112,9 @@ class SharedOperation:
             payload["errors"] = [error.formatted for error in result.errors]
         return dumps(payload)
 
+
+#: The payload of an event whose shared execution raised (the error is logged).
+EXECUTION_FAILED = dumps({"data": None, "errors": [{"message": "Unexpected error."}]})
 
 _shared: weakref.WeakValueDictionary[tuple[str, str | None, str], SharedOperation] = (
     weakref.WeakValueDictionary()
@@ -114,18 +134,17 @@ def shared_operation(schema: Any, target: DirectTarget) -> SharedOperation:
 class DirectSink:
     """A hub sink writing one typed subscription's frames to its connection."""
 
-    __slots__ = ("__weakref__", "operation", "outbox", "prefix", "user")
+    __slots__ = ("__weakref__", "operation", "target", "user")
 
     def __init__(self, user: Any, target: DirectTarget, operation: SharedOperation) -> None:
         self.user = user
         self.operation = operation
-        self.outbox = target.outbox
-        self.prefix = (
-            f'{{"id":{dumps(target.operation_id)},"type":"{target.message_type}","payload":'
-        )
+        self.target = target
 
     def push(self, event: Event, fields: Fields) -> None:
-        self.outbox.push(self.prefix + self.operation.payload(event) + "}")
+        target = self.target
+        if target.active:
+            target.outbox.push(target.prefix + self.operation.payload(event) + "}")
 
 
 async def direct_events(
@@ -139,5 +158,4 @@ async def direct_events(
         yield  # type: ignore[misc]  # never reached: this makes the function a generator
     finally:
         hub.discard(sink, stream, action, pk)
-        sink.outbox.forget(sink.prefix)
         await hub.leave(stream)

@@ -16,12 +16,11 @@ from typing import Any
 
 from cross_web import HTTPException
 from django.http import HttpRequest, HttpResponse
-from graphql import OperationType
 from strawberry.django.views import AsyncGraphQLView
 from strawberry.types import ExecutionResult
 
 from .exceptions import ConfigurationError
-from .execution import execute_once, is_control_operation, operation_of
+from .execution import execute_once, operation_kind
 
 #: The line of Strawberry's GraphiQL page that points subscriptions at the page's own URL.
 _GRAPHIQL_SUBSCRIPTION_URL = "const subscriptionUrl = httpUrlToWebSockeUrl(fetchURL);"
@@ -70,9 +69,9 @@ class GraphQLView(AsyncGraphQLView):
         request_data: Any,
     ) -> ExecutionResult:
         query = request_data.query
-        operation = operation_of(query, request_data.operation_name) if query else None
-        if operation is not None and operation.operation == OperationType.SUBSCRIPTION:
-            if request_adapter.method != "POST" or not is_control_operation(operation):
+        kind = operation_kind(query, request_data.operation_name) if query else "other"
+        if kind != "other":
+            if request_adapter.method != "POST" or kind != "control":
                 raise HTTPException(
                     400,
                     "plain HTTP POST runs only the control operations (the *Subscription "

@@ -20,7 +20,7 @@ any other malformed message, as subscriptions-transport-ws servers do.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -62,7 +62,45 @@ _MESSAGE_SHAPES = {
 }
 
 
-class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
+class DirectOperations:
+    """The shared-execution targets of a handler's running operations (see ``shared``).
+
+    A target is made in its operation's own task (so no other operation sees it) and ended the
+    moment the operation is cleaned up (complete, stop, a reused id, the connection's end), not
+    when its cancelled task gets round to its ``finally``.
+    """
+
+    view: Any
+    _targets: dict[str, DirectTarget]
+
+    def _start_direct(
+        self,
+        operation_id: str,
+        message_type: Literal["next", "data"],
+        query: str,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+    ) -> DirectTarget | None:
+        outbox = getattr(self.view, "operation_outbox", None)
+        if outbox is None:
+            return None
+        target = DirectTarget(
+            operation_id, message_type, query, variables, operation_name, outbox()
+        )
+        self._end_direct(operation_id)
+        self._targets[operation_id] = target
+        DIRECT.set(target)
+        return target
+
+    def _end_direct(self, operation_id: str, target: DirectTarget | None = None) -> None:
+        """End the operation's target (only ``target``, when given: the id may be reused)."""
+        current = self._targets.get(operation_id)
+        if current is not None and (target is None or current is target):
+            del self._targets[operation_id]
+            current.end()
+
+
+class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSHandler[Any, Any]):
     """Strawberry's graphql-transport-ws handler plus server-initiated pings.
 
     The interval and timeout are read from the view (``GraphQLWSConsumer``): ``ping_interval``
@@ -75,6 +113,7 @@ class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
+        self._targets = {}
         self._interval = 0.0
         self._closing: asyncio.Task[None] | None = None
         #: Whether anything arrived from the client since the last ping.
@@ -113,19 +152,17 @@ class PingingGraphQLTransportWSHandler(BaseGraphQLTransportWSHandler[Any, Any]):
         self._timer = asyncio.get_running_loop().call_later(delay, self._ping)
 
     async def run_operation(self, operation: Any) -> None:
-        outbox = getattr(self.view, "operation_outbox", None)
-        if outbox is not None:
-            DIRECT.set(
-                DirectTarget(
-                    operation.id,
-                    "next",
-                    operation.query,
-                    operation.variables,
-                    operation.operation_name,
-                    outbox(),
-                )
-            )  # in this operation's own task: no other operation sees it
-        await super().run_operation(operation)
+        target = self._start_direct(
+            operation.id, "next", operation.query, operation.variables, operation.operation_name
+        )
+        try:
+            await super().run_operation(operation)
+        finally:
+            self._end_direct(operation.id, target)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        self._end_direct(operation_id)
+        await super().cleanup_operation(operation_id)
 
     async def shutdown(self) -> None:
         timer, self._timer = self._timer, None
@@ -147,11 +184,12 @@ class _AnyOperationSchema:
         return await self._schema.stream(**kwargs, allowed_operation_types=tuple(OperationType))
 
 
-class GraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
+class GraphQLWSHandler(DirectOperations, BaseGraphQLWSHandler[Any, Any]):
     """Strawberry's graphql-ws handler, running queries and mutations as well as subscriptions."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._targets = {}
         self.schema = _AnyOperationSchema(self.schema)  # type: ignore[assignment]
 
     async def handle_message(self, message: Any) -> None:
@@ -173,9 +211,12 @@ class GraphQLWSHandler(BaseGraphQLWSHandler[Any, Any]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
-        outbox = getattr(self.view, "operation_outbox", None)
-        if outbox is not None:  # in this operation's own task: no other operation sees it
-            DIRECT.set(
-                DirectTarget(operation_id, "data", query, variables, operation_name, outbox())
-            )
-        await super().handle_async_results(operation_id, query, operation_name, variables)
+        target = self._start_direct(operation_id, "data", query, variables, operation_name)
+        try:
+            await super().handle_async_results(operation_id, query, operation_name, variables)
+        finally:
+            self._end_direct(operation_id, target)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        self._end_direct(operation_id)
+        await super().cleanup_operation(operation_id)

@@ -357,6 +357,22 @@ async def test_refused_stream_socket_handles_the_clients_disconnect() -> None:
             await abandon(ws)
 
 
+async def test_refused_stream_socket_ignores_what_its_client_sends_before_closing() -> None:
+    ws = WebsocketCommunicator(application, "/ws?token=not-a-token")
+    try:
+        assert (await ws.connect(timeout=TIMEOUT))[0]
+        assert (await ws.receive_output(timeout=TIMEOUT))["code"] == REJECTED_CLOSE_CODE
+        await ws.send_to(text_data='{"query": "{ productCount }"}')  # sent before the close
+        assert await ws.receive_nothing(timeout=0.1)
+        try:
+            await ws.disconnect()
+        except Exception as exc:
+            raise ApplicationCrashed(f"the consumer raised {exc!r}") from exc
+    finally:
+        if not ws.future.done():
+            await abandon(ws)
+
+
 async def test_empty_token_in_the_query_string_is_no_token_and_the_socket_anonymous() -> None:
     """``parse_qsl`` drops blank values: ``?token=`` is a connection without a token."""
     async with StreamClient(application, "/ws?token=") as client:

@@ -9,7 +9,9 @@ from channels.layers import get_channel_layer
 
 from strawberry_model_subs.events import Action, Event
 from strawberry_model_subs.hub import Fields, Hub, get_hub
+from strawberry_model_subs.shared import DIRECT
 from tests.conftest import group_members, wait_until
+from tests.testapp.models import Product
 
 
 class RecordingSink:
@@ -106,4 +108,36 @@ async def test_received_events_are_dispatched() -> None:
         await wait_until(lambda: sink.received == [("1", None)], "the event to be dispatched")
     finally:
         hub.discard(sink, "products", Action.CREATE, None)
+        await hub.leave("products")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_hubs_tasks_do_not_keep_the_first_subscribers_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first join starts the receive loop: made in that caller's context, the loop would
+    hold the caller's DIRECT target (its connection) for as long as it runs."""
+    hub = get_hub()
+    seen: list[object] = []
+    receive = hub.receive_message
+
+    def recording(message: dict[str, object]) -> None:
+        seen.append(DIRECT.get())
+        receive(message)
+
+    monkeypatch.setattr(hub, "receive_message", recording)
+    sink = RecordingSink()
+    sink.user = None  # type: ignore[attr-defined]
+    token = DIRECT.set(object())  # type: ignore[arg-type]
+    try:
+        await hub.join("products", sink, (Action.ALL_ACTIONS, None))
+    finally:
+        DIRECT.reset(token)
+    try:
+        await Product.objects.acreate(name="probe")
+        await wait_until(lambda: bool(sink.received), "the event to reach the sink")
+        assert seen
+        assert all(target is None for target in seen)
+    finally:
+        hub.discard(sink, "products", Action.ALL_ACTIONS, None)
         await hub.leave("products")

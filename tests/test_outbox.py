@@ -20,6 +20,7 @@ class Socket:
         self.writable = asyncio.Event()
         self.writable.set()
         self.interrupted = 0
+        self.ended = 0
         self.fail = False
 
     async def send(self, text: str) -> None:
@@ -28,6 +29,8 @@ class Socket:
         except asyncio.CancelledError:
             self.interrupted += 1
             raise
+        finally:
+            self.ended += 1
         if self.fail:
             raise OSError("connection reset")
         self.written.append(text)
@@ -81,6 +84,16 @@ async def test_close_cancels_a_suspended_write_inside_the_send() -> None:
     socket.writable.set()
     outbox.push("after close")
     await settle()
+    assert socket.written == []
+
+
+async def test_close_before_the_drain_task_runs_still_ends_the_suspended_write() -> None:
+    socket = Socket()
+    outbox = Outbox(socket.send, socket.close)
+    socket.writable.clear()
+    outbox.push("stuck")
+    await outbox.close()  # at once: the drain task never got to resume the send
+    assert socket.ended == 1
     assert socket.written == []
 
 

@@ -114,14 +114,35 @@ async def test_complete_drops_the_sink_and_its_queued_frames(clients: list[Trans
     await client.subscribe("gone", BY_NAME, {"action": "CREATE"})
     await wait_subscribed("categories")
     (sink,) = direct_sinks("categories")
-    sink.outbox.frames = deque([sink.prefix + "{}}"])  # queued, as if the socket were slow
+    outbox, prefix = sink.target.outbox, sink.target.prefix
+    outbox.frames = deque([prefix + "{}}"])  # queued, as if the socket were slow
     await client.ws.send_json_to({"id": "gone", "type": "complete"})
     await client.ws.send_json_to({"type": "ping"})
     assert await client.receive() == {"type": "pong"}
     hub = get_hub()
     assert not direct_sinks("categories")
     assert "categories" not in hub.refs
-    assert not any(frame.startswith(sink.prefix) for frame in sink.outbox.frames)
+    assert not any(frame.startswith(prefix) for frame in outbox.frames)
+    assert not sink.target.active
+    sink.push(object(), None)  # type: ignore[arg-type]  # a late dispatch: nothing is queued
+    assert not outbox.frames
+
+
+async def test_a_reused_operation_id_gets_each_event_once(clients: list[TransportWS]) -> None:
+    client = await connect(clients)
+    await client.subscribe("same", BY_NAME, {"action": "CREATE"})
+    await wait_subscribed("categories")
+    await client.ws.send_json_to({"id": "same", "type": "complete"})
+    await client.subscribe("same", BY_NAME, {"action": "CREATE"})  # before the first has ended
+    await client.ws.send_json_to({"type": "ping"})
+    assert await client.receive() == {"type": "pong"}
+    await wait_until(lambda: len(direct_sinks("categories")) == 1, "one subscription left")
+    await Category.objects.acreate(name="once")
+    assert (await client.receive())["payload"]["data"] == {
+        "categoryChanged": {"data": {"name": "once"}}
+    }
+    await client.ws.send_json_to({"type": "ping"})
+    assert await client.receive() == {"type": "pong"}  # and no second frame before it
 
 
 @subs_settings(SHARE_TYPED_EXECUTION=False)
