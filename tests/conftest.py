@@ -4,10 +4,13 @@ import asyncio
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.db import connections
 
 from strawberry_model_subs.testing import StreamClient
 from tests.testapp.asgi import application
@@ -69,3 +72,15 @@ async def group_members(group: str) -> set[str]:
         layer._group_key(group), 0, -1
     )
     return {m.decode() for m in members}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_worker_thread_connections(
+    django_db_setup: None, django_db_blocker: Any
+) -> Iterator[None]:
+    """Close the database connection of the thread that runs the async tests' ORM calls
+    (asgiref's thread-sensitive executor) before the test database is dropped: PostgreSQL
+    refuses to drop a database someone is still connected to."""
+    yield
+    with django_db_blocker.unblock():
+        asyncio.run(sync_to_async(connections.close_all)())
