@@ -188,7 +188,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             logger.info("stream socket refused by AUTHENTICATE: %s", exc)
             await self.close(code=REJECTED_CLOSE_CODE)
             return
-        self.session = StreamSession(get_hub(), self._send_text, self._close_with, self.user)
+        self.session = StreamSession(get_hub(), self.send, self.close, self.user)
         # Strawberry's protocol queue is never used by a stream socket with a session: an
         # asyncio.Queue per socket is 3 KB of idle memory.
         del self.message_queue
@@ -217,14 +217,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     def operation_outbox(self) -> Outbox:
         """The send queue of this connection's typed subscriptions (see ``shared``)."""
         if self._operation_outbox is None:
-            self._operation_outbox = Outbox(self._send_text, self._close_with)
+            self._operation_outbox = Outbox(self.send, self.close)
         return self._operation_outbox
-
-    async def _send_text(self, text: str) -> None:
-        await self.send(text_data=text)
-
-    async def _close_with(self, code: int) -> None:
-        await self.close(code=code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         limit = get_settings().MAX_FRAME_SIZE

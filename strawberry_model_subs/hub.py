@@ -19,8 +19,7 @@ import logging
 import threading
 import weakref
 from collections import Counter
-from collections.abc import Callable
-from functools import partial
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from .conf import get_settings
@@ -49,10 +48,10 @@ class Sink(Protocol):
         """Take one event; must not block (queue it and return)."""
 
 
-def _in_own_context(create_task: Callable[[Any], asyncio.Task[None]], coroutine: Any) -> Any:
-    """``create_task(coroutine)`` in an empty context (the task copies the context it is made
-    in: an operation's, with its DIRECT target, would keep that connection alive)."""
-    return contextvars.Context().run(create_task, coroutine)
+def _create_task(coroutine: Any, name: str | None = None) -> asyncio.Task[None]:
+    """A task made in an empty context: a task copies the context it is made in, and an
+    operation's (with its DIRECT target) would keep that connection alive as long as it runs."""
+    return contextvars.Context().run(asyncio.get_running_loop().create_task, coroutine, name=name)
 
 
 class Hub:
@@ -77,17 +76,21 @@ class Hub:
     # it has subscribers).
 
     async def join(
-        self, stream: str, sink: Sink | None = None, key: Key = (Action.ALL_ACTIONS, None)
+        self,
+        stream: str,
+        sink: Sink | None = None,
+        key: Key = (Action.ALL_ACTIONS, None),
+        fields: Fields = None,
     ) -> None:
         """Take one reference on ``stream``; the first one joins its group and starts receiving.
-        With ``sink``, also index its subscription ``key`` (action, pk), at the same moment: no
-        event can fall between the two.
+        With ``sink``, also index its subscription ``key`` (action, pk) with ``fields``, at the
+        same moment: no event can fall between the two.
 
         Returns once the group membership is in place, so an event committed afterwards reaches
         this process. When the caller is cancelled meanwhile it holds nothing: the join completes
         in the background and is undone.
         """
-        task = self._detach(self._join(stream, sink, key))
+        task = self._detach(self._join(stream, sink, key, fields))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -107,13 +110,23 @@ class Hub:
         left the receive loop is told to stop. Completes even when the caller is cancelled."""
         await asyncio.shield(self._detach(self._leave(stream)))
 
+    @contextlib.asynccontextmanager
+    async def subscribed(self, stream: str, sink: Sink, key: Key) -> AsyncIterator[None]:
+        """Hold ``sink``'s subscription ``key`` (action, pk) to ``stream`` for the block."""
+        await self.join(stream, sink, key)
+        try:
+            yield
+        finally:
+            self.discard(sink, stream, *key)
+            await self.leave(stream)
+
     def _detach(self, coroutine: Any) -> asyncio.Task[None]:
-        task = _in_own_context(asyncio.get_running_loop().create_task, coroutine)
+        task = _create_task(coroutine)
         self._detached.add(task)
         task.add_done_callback(self._detached.discard)
         return task
 
-    async def _join(self, stream: str, sink: Sink | None, key: Key) -> None:
+    async def _join(self, stream: str, sink: Sink | None, key: Key, fields: Fields) -> None:
         async with self._lock:
             if self.channel is None:
                 # The default prefix matters: channels_redis receives every process-local
@@ -123,10 +136,9 @@ class Hub:
                 await self.layer.group_add(self._group(stream), self.channel)
             self.refs[stream] += 1
             if sink is not None:
-                self.add(sink, stream, *key, None)
+                self.add(sink, stream, *key, fields)
             if self.task is None or self.task.done():
-                create = partial(asyncio.get_running_loop().create_task, name=HUB_TASK_NAME)
-                self.task = _in_own_context(create, self._run())
+                self.task = _create_task(self._run(), name=HUB_TASK_NAME)
 
     async def _leave(self, stream: str) -> None:
         # The loop is stopped by a message on its own channel rather than cancelled: cancelling a

@@ -26,7 +26,7 @@ class Outbox:
 
     Example::
 
-        outbox = Outbox(consumer_send_text, consumer_close)
+        outbox = Outbox(consumer.send, consumer.close)  # send(text), close(code)
         outbox.push('{"stream": "products", "payload": {...}}')
     """
 
@@ -107,7 +107,6 @@ class Outbox:
     async def _drain(self, suspended: _Resume) -> None:
         try:
             await suspended
-            self._suspended = None
             while self.frames:
                 await self._send(self.frames.popleft())
         except Exception:

@@ -91,8 +91,9 @@ class StreamSession:
                     f"this socket already holds {self._max_subscriptions} subscriptions, the "
                     "most allowed (MAX_SUBSCRIPTIONS_PER_CONNECTION); unsubscribe some first"
                 )
-            await self.hub.join(stream)
-        self.hub.add(self, stream, action, pk, fields)
+            await self.hub.join(stream, self, (action, pk), fields)
+        else:
+            self.hub.add(self, stream, action, pk, fields)  # new fields for the same key
         self.subscriptions[key] = fields
 
     async def _unsubscribe(self, key: SubscriptionKey) -> None:

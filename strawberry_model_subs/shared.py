@@ -16,11 +16,9 @@ subscriber sees: the generated types resolve nothing but the event's own data.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import weakref
-from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -28,9 +26,9 @@ from typing import Any, Literal
 from graphql import ExecutionResult, GraphQLError, parse
 from graphql.execution import execute_subscription_event
 
-from .events import Action, Event
+from .events import Event
 from .frames import dumps
-from .hub import Fields, Hub
+from .hub import Fields
 from .outbox import Outbox
 
 logger = logging.getLogger(__name__)
@@ -145,17 +143,3 @@ class DirectSink:
         target = self.target
         if target.active:
             target.outbox.push(target.prefix + self.operation.payload(event) + "}")
-
-
-async def direct_events(
-    hub: Hub, stream: str, action: Action, pk: str | None, sink: DirectSink
-) -> AsyncGenerator[Event, None]:
-    """The source stream of a shared typed subscription: it yields nothing, since ``sink``
-    writes the frames, and holds the subscription until the operation is cancelled."""
-    await hub.join(stream, sink, (action, pk))
-    try:
-        await asyncio.get_running_loop().create_future()  # until complete or disconnect
-        yield  # type: ignore[misc]  # never reached: this makes the function a generator
-    finally:
-        hub.discard(sink, stream, action, pk)
-        await hub.leave(stream)

@@ -7,7 +7,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from .events import Action, Event
-from .hub import Fields, Hub
+from .hub import Fields, Hub, Sink
 
 
 class EventQueue:
@@ -30,10 +30,16 @@ async def changed_events(
     awaited, and is removed in ``finally`` however the generator ends (complete, close, error).
     """
     sink = EventQueue(user)
-    await hub.join(stream, sink, (action, pk))
-    try:
+    async with hub.subscribed(stream, sink, (action, pk)):
         while True:
             yield await sink.queue.get()
-    finally:
-        hub.discard(sink, stream, action, pk)
-        await hub.leave(stream)
+
+
+async def direct_events(
+    hub: Hub, stream: str, action: Action, pk: str | None, sink: Sink
+) -> AsyncGenerator[Event, None]:
+    """The source stream of a shared typed subscription (see ``shared``): it yields nothing,
+    since ``sink`` writes the frames, and holds the subscription until it is cancelled."""
+    async with hub.subscribed(stream, sink, (action, pk)):
+        await asyncio.get_running_loop().create_future()  # until complete or disconnect
+    yield  # type: ignore[misc]  # never reached: this makes the function a generator

@@ -20,6 +20,8 @@ any other malformed message, as subscriptions-transport-ws servers do.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Iterator
 from typing import Any, Literal
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -71,26 +73,35 @@ class DirectOperations:
     """
 
     view: Any
-    _targets: dict[str, DirectTarget]
 
-    def _start_direct(
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._targets: dict[str, DirectTarget] = {}
+
+    @contextlib.contextmanager
+    def _direct(
         self,
         operation_id: str,
         message_type: Literal["next", "data"],
         query: str,
         variables: dict[str, Any] | None,
         operation_name: str | None,
-    ) -> DirectTarget | None:
+    ) -> Iterator[None]:
+        """Run the block (the operation) with its target set, and end the target after."""
         outbox = getattr(self.view, "operation_outbox", None)
         if outbox is None:
-            return None
+            yield
+            return
         target = DirectTarget(
             operation_id, message_type, query, variables, operation_name, outbox()
         )
         self._end_direct(operation_id)
         self._targets[operation_id] = target
         DIRECT.set(target)
-        return target
+        try:
+            yield
+        finally:
+            self._end_direct(operation_id, target)
 
     def _end_direct(self, operation_id: str, target: DirectTarget | None = None) -> None:
         """End the operation's target (only ``target``, when given: the id may be reused)."""
@@ -98,6 +109,10 @@ class DirectOperations:
         if current is not None and (target is None or current is target):
             del self._targets[operation_id]
             current.end()
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        self._end_direct(operation_id)
+        await super().cleanup_operation(operation_id)  # type: ignore[misc]  # the handler's
 
 
 class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSHandler[Any, Any]):
@@ -113,7 +128,6 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
-        self._targets = {}
         self._interval = 0.0
         self._closing: asyncio.Task[None] | None = None
         #: Whether anything arrived from the client since the last ping.
@@ -152,17 +166,10 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
         self._timer = asyncio.get_running_loop().call_later(delay, self._ping)
 
     async def run_operation(self, operation: Any) -> None:
-        target = self._start_direct(
+        with self._direct(
             operation.id, "next", operation.query, operation.variables, operation.operation_name
-        )
-        try:
+        ):
             await super().run_operation(operation)
-        finally:
-            self._end_direct(operation.id, target)
-
-    async def cleanup_operation(self, operation_id: str) -> None:
-        self._end_direct(operation_id)
-        await super().cleanup_operation(operation_id)
 
     async def shutdown(self) -> None:
         timer, self._timer = self._timer, None
@@ -189,7 +196,6 @@ class GraphQLWSHandler(DirectOperations, BaseGraphQLWSHandler[Any, Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._targets = {}
         self.schema = _AnyOperationSchema(self.schema)  # type: ignore[assignment]
 
     async def handle_message(self, message: Any) -> None:
@@ -211,12 +217,5 @@ class GraphQLWSHandler(DirectOperations, BaseGraphQLWSHandler[Any, Any]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
-        target = self._start_direct(operation_id, "data", query, variables, operation_name)
-        try:
+        with self._direct(operation_id, "data", query, variables, operation_name):
             await super().handle_async_results(operation_id, query, operation_name, variables)
-        finally:
-            self._end_direct(operation_id, target)
-
-    async def cleanup_operation(self, operation_id: str) -> None:
-        self._end_direct(operation_id)
-        await super().cleanup_operation(operation_id)
