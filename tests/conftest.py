@@ -10,6 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.contrib.auth.models import User
 from django.db import connections
 
 from strawberry_model_subs.testing import StreamClient
@@ -84,3 +85,21 @@ def _close_worker_thread_connections(
     yield
     with django_db_blocker.unblock():
         asyncio.run(sync_to_async(connections.close_all)())
+
+
+# -- users ----------------------------------------------------------------------------------------
+
+
+async def make_user(username: str, *, staff: bool = False, active: bool = True) -> User:
+    """A user without a usable password (hashing one costs a third of a second)."""
+    return await User.objects.acreate_user(username=username, is_staff=staff, is_active=active)
+
+
+@pytest.fixture
+async def alice() -> User:
+    return await make_user("alice")
+
+
+@pytest.fixture
+async def bob() -> User:
+    return await make_user("bob")

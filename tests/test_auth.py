@@ -27,7 +27,7 @@ from strawberry_model_subs import control
 from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.session import StreamSession
 from strawberry_model_subs.testing import StreamClient
-from tests.conftest import wait_until
+from tests.conftest import make_user, wait_until
 from tests.testapp.asgi import application
 from tests.testapp.models import ApiToken, Note
 
@@ -47,11 +47,6 @@ def subs_settings(**changes: Any) -> override_settings:
 
 
 # -- users, sessions, tokens ----------------------------------------------------------------------
-
-
-async def make_user(username: str, *, staff: bool = False, active: bool = True) -> User:
-    """A user without a usable password (hashing one costs a third of a second)."""
-    return await User.objects.acreate_user(username=username, is_staff=staff, is_active=active)
 
 
 def _session_cookie(user: User) -> str:
@@ -158,16 +153,6 @@ def note_data(message: dict[str, Any]) -> dict[str, Any]:
 
 
 # -- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def alice() -> User:
-    return await make_user("alice")
-
-
-@pytest.fixture
-async def bob() -> User:
-    return await make_user("bob")
 
 
 @pytest.fixture
@@ -315,7 +300,7 @@ async def assert_stream_socket_refused(path: str, headers: Headers | None = None
     no session is registered for it.
 
     The client's disconnect is not sent: see
-    ``test_refused_stream_socket_handles_the_clients_disconnect``.
+    ``test_refused_stream_socket_handles_the_clients_frames_and_disconnect``.
     """
     before = set(control._sessions)
     ws = WebsocketCommunicator(application, path, headers=headers)
@@ -343,31 +328,23 @@ class ApplicationCrashed(Exception):
     """The in-process application raised instead of handling a message."""
 
 
-async def test_refused_stream_socket_handles_the_clients_disconnect() -> None:
+@pytest.mark.parametrize(
+    "frames", [[], ['{"query": "{ productCount }"}']], ids=["disconnect", "frame-then-disconnect"]
+)
+async def test_refused_stream_socket_handles_the_clients_frames_and_disconnect(
+    frames: list[str],
+) -> None:
     ws = WebsocketCommunicator(application, "/ws?token=not-a-token")
     try:
         assert (await ws.connect(timeout=TIMEOUT))[0]
         assert (await ws.receive_output(timeout=TIMEOUT))["code"] == REJECTED_CLOSE_CODE
+        for frame in frames:  # sent before the client saw the close: ignored
+            await ws.send_to(text_data=frame)
+            assert await ws.receive_nothing(timeout=0.1)
         try:
             await ws.disconnect()  # the client's close: the consumer must end without an error
         except Exception as exc:
             raise ApplicationCrashed(f"the consumer raised {exc!r} on disconnect") from exc
-    finally:
-        if not ws.future.done():
-            await abandon(ws)
-
-
-async def test_refused_stream_socket_ignores_what_its_client_sends_before_closing() -> None:
-    ws = WebsocketCommunicator(application, "/ws?token=not-a-token")
-    try:
-        assert (await ws.connect(timeout=TIMEOUT))[0]
-        assert (await ws.receive_output(timeout=TIMEOUT))["code"] == REJECTED_CLOSE_CODE
-        await ws.send_to(text_data='{"query": "{ productCount }"}')  # sent before the close
-        assert await ws.receive_nothing(timeout=0.1)
-        try:
-            await ws.disconnect()
-        except Exception as exc:
-            raise ApplicationCrashed(f"the consumer raised {exc!r}") from exc
     finally:
         if not ws.future.done():
             await abandon(ws)

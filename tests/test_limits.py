@@ -20,11 +20,12 @@ from strawberry_model_subs import session as session_module
 from strawberry_model_subs import subscription_type
 from strawberry_model_subs.consumers import GraphQLWSConsumer
 from strawberry_model_subs.testing import StreamClient, control_document
+from tests.conftest import make_user
 from tests.testapp.asgi import application
 from tests.testapp.models import Category, Everything, Product
 from tests.testapp.schema import Mutation, Query
 
-from .test_auth import TransportWS, make_user, session_headers, wait_subscribed
+from .test_auth import TransportWS, session_headers, wait_subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

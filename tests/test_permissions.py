@@ -34,6 +34,7 @@ from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.registry import registration_for_stream
 from strawberry_model_subs.testing import StreamClient, control_document
 from strawberry_model_subs.types import enum_member
+from tests.conftest import make_user
 from tests.testapp.asgi import application
 from tests.testapp.models import Note
 from tests.testapp.serializers import PUBLIC_NOTE_FIELDS, IsOwner
@@ -41,7 +42,6 @@ from tests.testapp.serializers import PUBLIC_NOTE_FIELDS, IsOwner
 from .test_auth import (
     TransportWS,
     make_token,
-    make_user,
     session_headers,
     subs_settings,
     wait_subscribed,
@@ -66,16 +66,6 @@ RULES_NOT_ASKED = (
     "enforced nor applied to a subscription without data"
 )
 # -- fixtures and helpers -------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def alice() -> User:
-    return await make_user("alice")
-
-
-@pytest.fixture
-async def bob() -> User:
-    return await make_user("bob")
 
 
 @pytest.fixture
@@ -411,24 +401,21 @@ async def test_streams_without_object_rules_skip_the_per_event_check() -> None:
 # -- a channelId belongs to its socket ------------------------------------------------------------
 
 
-async def test_control_by_another_user_over_http_is_refused_and_the_socket_untouched(
-    alice: User, bob: User, clients: list[Any]
+@pytest.mark.parametrize(
+    ("owner", "requester"),
+    [("alice", "bob"), ("alice", None), (None, "bob")],
+    ids=["another-user", "anonymous-requester-of-a-users-socket", "user-of-an-anonymous-socket"],
+)
+async def test_control_over_http_of_a_socket_of_another_user_is_refused_and_the_socket_untouched(
+    owner: str | None, requester: str | None, alice: User, bob: User, clients: list[Any]
 ) -> None:
-    client = await stream_client(clients, alice)
+    users = {"alice": alice, "bob": bob, None: None}
+    client = await stream_client(clients, users[owner])
     http = AsyncClient()
-    await http.aforce_login(bob)
+    if requester is not None:
+        await http.aforce_login(users[requester])
     assert client.channel_id is not None
     result = await post_control(http, client.channel_id)
-    assert (result["ok"], result["error"]) == (False, NOT_YOURS)
-    await client.assert_no_frame()
-
-
-async def test_control_by_an_anonymous_requester_of_a_users_socket_is_refused(
-    alice: User, clients: list[Any]
-) -> None:
-    client = await stream_client(clients, alice)
-    assert client.channel_id is not None
-    result = await post_control(AsyncClient(), client.channel_id)
     assert (result["ok"], result["error"]) == (False, NOT_YOURS)
     await client.assert_no_frame()
 
@@ -446,18 +433,6 @@ async def test_control_by_another_users_graphql_transport_ws_connection_is_refus
     await gql.subscribe("1", control_document("note-feed"), variables)
     answer = changed(await gql.receive(), "noteFeedSubscription")
     assert (answer["ok"], answer["error"]) == (False, NOT_YOURS)
-    await client.assert_no_frame()
-
-
-async def test_control_by_a_logged_in_user_of_an_anonymous_socket_is_refused(
-    bob: User, clients: list[Any]
-) -> None:
-    client = await stream_client(clients)
-    http = AsyncClient()
-    await http.aforce_login(bob)
-    assert client.channel_id is not None
-    result = await post_control(http, client.channel_id)
-    assert (result["ok"], result["error"]) == (False, NOT_YOURS)
     await client.assert_no_frame()
 
 
