@@ -13,9 +13,12 @@ from .events import Action, Event, Operation
 from .exceptions import (
     ConfigurationError,
     ModelSubsError,
+    NotRegisteredError,
     RegistrationError,
     UnsupportedFieldError,
 )
+from .publisher import flush_events
+from .querysets import NotifyingManager, NotifyingQuerySet
 from .registry import model_subscription
 from .scalars import BigInt
 from .schema import SubscriptionResult, subscription_type
@@ -26,11 +29,15 @@ __all__ = [
     "ConfigurationError",
     "Event",
     "ModelSubsError",
+    "NotRegisteredError",
+    "NotifyingManager",
+    "NotifyingQuerySet",
     "Operation",
     "RegistrationError",
     "SubscriptionResult",
     "UnsupportedFieldError",
     "anotify",
+    "flush_events",
     "model_subscription",
     "notify",
     "subscription_type",

@@ -1,6 +1,14 @@
 from __future__ import annotations
 
+import atexit
+import importlib
+import logging
+import sys
+
 from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+logger = logging.getLogger(__name__)
 
 
 class StrawberryModelSubsConfig(AppConfig):
@@ -8,10 +16,21 @@ class StrawberryModelSubsConfig(AppConfig):
     verbose_name = "Strawberry model subscriptions"
 
     def ready(self) -> None:
+        # Imported here: these modules import DRF and the models, which need the app registry.
         from . import checks  # noqa: F401  (registers the system checks)
-        from .bridge import connect_model
-        from .registry import registrations
+        from . import registry
+        from .conf import get_settings
+        from .publisher import flush_at_exit
 
-        # Serializers decorated before ready() (rare) get their receivers now.
-        for registration in registrations():
-            connect_model(registration.model)
+        for module in get_settings().AUTODISCOVER:
+            if "." in module:
+                importlib.import_module(module)
+            else:
+                autodiscover_modules(module)
+        registry.mark_discovered()
+        atexit.register(flush_at_exit)
+        if "celery" in sys.modules:
+            # A Celery pool process ends with os._exit(): atexit does not run there.
+            from celery.signals import worker_process_shutdown
+
+            worker_process_shutdown.connect(flush_at_exit, weak=False, dispatch_uid=self.name)

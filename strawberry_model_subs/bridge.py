@@ -1,38 +1,107 @@
-"""Model signals to channel-layer events: the library's only writer.
+"""Model signals to recorded changes: every kind of ORM write of a registered model.
 
-``post_save`` and ``post_delete`` receivers are connected for each registered model (with the
-model as sender, so other models keep Django's fast deletes). A save is serialized inside
-``transaction.on_commit``, so the event carries the committed state (many-to-many changes made
-later in the same transaction included) and a rolled-back transaction costs nothing. A delete is
-serialized when it happens, while the object and its primary key still exist, and sent on commit.
-Either way the representation is computed once per event and stream, and sent once per stream to
-the group of the processes that have subscribers.
+For each registered model the receivers are connected with the model (or the through model) as
+sender, so other models keep Django's fast paths:
+
+* ``post_save``: a ``create`` or an ``update`` of the object;
+* ``pre_delete``: a ``delete``, serialized while the object and its many-to-many rows still
+  exist, so the event shows the object as it was;
+* ``m2m_changed`` on every many-to-many relation the serializer renders (by a field's
+  ``source``, from either side; a field whose source is ``"*"`` renders them all): an ``update``
+  of each registered object on either side whose representation the change alters;
+* ``pre_delete`` of the model on the other side of such a relation: an ``update`` of the
+  registered objects that lose it (Django removes those rows without ``m2m_changed``).
+
+The changes go to :mod:`~strawberry_model_subs.capture`, which holds them until the transaction
+commits and coalesces them; the publisher then reads each object back and sends the events.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Iterable
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import models, transaction
-from django.db.models.signals import post_delete, post_save
+from django.db import models
+from django.db.models.signals import m2m_changed, post_save, pre_delete
 
-from .conf import get_settings
-from .events import CHANGE_ACTIONS, Action, EventMessage, event_message, group_name
-from .layers import apublish, in_event_loop, publish
-from .registry import Registration, registrations_for_model
+from .capture import Change, record
+from .events import CHANGE_ACTIONS, Action, encode_data
+from .exceptions import NotRegisteredError
+from .layers import in_event_loop
+from .registry import Registration, registrations, registrations_for_model
 
 logger = logging.getLogger(__name__)
 
+_UID = "strawberry_model_subs"
+
 
 def connect_model(model: type[models.Model]) -> None:
-    """Connect the receivers for ``model`` (idempotent; done when a serializer is registered)."""
-    uid = f"strawberry_model_subs:{model._meta.label_lower}"
-    post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=uid)
-    post_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=uid)
+    """Connect the receivers for ``model`` and its rendered many-to-many relations
+    (idempotent; done when a serializer is registered)."""
+    label = model._meta.label_lower
+    post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
+    pre_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
+    for registration in registrations_for_model(model):
+        for relation in m2m_relations(registration):
+            through = relation.through
+            m2m_changed.connect(
+                _on_m2m_changed,
+                sender=through,
+                weak=False,
+                dispatch_uid=f"{_UID}:m2m:{through._meta.label_lower}",
+            )
+            other = relation.other
+            pre_delete.connect(
+                _on_related_delete,
+                sender=other,
+                weak=False,
+                dispatch_uid=f"{_UID}:related:{other._meta.label_lower}",
+            )
+
+
+class Relation:
+    """A many-to-many relation a registration renders: its through model, the model on the
+    other side, and the query name that filters the registered model by the other side."""
+
+    __slots__ = ("other", "query_name", "through")
+
+    def __init__(self, through: Any, other: Any, query_name: str) -> None:
+        self.through = through
+        self.other = other
+        self.query_name = query_name
+
+
+def m2m_relations(registration: Registration) -> list[Relation]:
+    """The many-to-many relations whose changes alter ``registration``'s representation."""
+    cached = _relations.get(registration)
+    if cached is not None:
+        return cached
+    serializer = registration.serializer_class(context={"request": None})
+    sources = {field.source.split(".")[0] for field in serializer.fields.values()}
+    everything = "*" in sources
+    model = registration.model
+    found: list[Relation] = []
+    for field in model._meta.get_fields(include_hidden=True):
+        if not field.many_to_many:
+            continue
+        if field.auto_created and not field.concrete:  # the reverse side: a ManyToManyRel
+            name = field.get_accessor_name()
+            if not (everything or name in sources):
+                continue
+            found.append(
+                Relation(field.through, field.related_model, field.field.related_query_name())
+            )
+        else:
+            if not (everything or field.name in sources):
+                continue
+            found.append(Relation(field.remote_field.through, field.related_model, field.name))
+    _relations[registration] = found
+    return found
+
+
+_relations: dict[Registration, list[Relation]] = {}
 
 
 def _on_save(
@@ -47,111 +116,176 @@ def _on_save(
         return
     action = Action.CREATE if created else Action.UPDATE
     pk = instance.pk
-    for registration in registrations_for_model(sender):
-        transaction.on_commit(
-            _callback(_publish_saved, registration, instance, pk, action), using=using
-        )
+    record(using, [Change(r, pk, action) for r in registrations_for_model(sender)])
 
 
 def _on_delete(
     sender: type[models.Model], instance: models.Model, using: str | None = None, **kwargs: Any
 ) -> None:
-    for registration in registrations_for_model(sender):
-        message = _message(registration, instance, instance.pk, Action.DELETE)
-        if message is not None:
-            transaction.on_commit(_callback(_send, message), using=using)
+    changes = [_snapshot(r, instance) for r in registrations_for_model(sender)]
+    record(using, [c for c in changes if c is not None])
 
 
-def _publish_saved(
-    registration: Registration, instance: models.Model, pk: Any, action: Action
-) -> None:
-    if instance.pk is None:
-        # Deleted later in the same transaction: Django has cleared the primary key.
-        instance = copy.copy(instance)
-        instance.pk = pk
-    message = _message(registration, instance, pk, action)
-    if message is not None:
-        _send(message)
-
-
-def _message(
-    registration: Registration, instance: models.Model, pk: Any, action: Action
-) -> EventMessage | None:
+def _snapshot(registration: Registration, instance: models.Model) -> Change | None:
+    """A delete carrying the object as it is now (relations included)."""
     try:
-        data = registration.serialize(instance)
+        data = encode_data(registration.serialize(instance))
     except Exception:
         logger.exception(
-            "%s could not serialize %s pk=%r for a %s event on stream %r; no event was sent",
+            "%s could not serialize %s pk=%r for a delete event on stream %r; no event was sent",
             registration.serializer_class.__name__,
             registration.model_label,
-            pk,
-            action.value,
+            instance.pk,
             registration.stream,
         )
         return None
-    return event_message(registration.stream, action, registration.model_label, pk, data)
+    return Change(registration, instance.pk, Action.DELETE, data)
 
 
-def _callback(func: Callable[..., None], *args: Any) -> Callable[[], None]:
-    """An on_commit callback that never raises into the committing code: the data is committed
-    whatever happens to its event, and a failure is logged as a lost event."""
+def _on_m2m_changed(
+    sender: Any,
+    instance: models.Model,
+    action: str,
+    model: type[models.Model],
+    pk_set: set[Any] | None,
+    using: str | None = None,
+    **kwargs: Any,
+) -> None:
+    if action == "pre_clear":
+        # post_clear does not say which objects lost the relation: ask while the rows exist.
+        if any(_affected(reg, sender) for reg in registrations_for_model(model)):
+            accessor = _accessor(type(instance), sender)
+            if accessor is not None:
+                pks = set(getattr(instance, accessor).values_list("pk", flat=True))
+                instance.__dict__.setdefault("_sms_cleared", {})[sender] = pks
+        return
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if action == "post_clear":
+        pk_set = instance.__dict__.get("_sms_cleared", {}).pop(sender, None)
+    elif not pk_set:
+        return  # nothing was added or removed
+    changes: list[Change] = []
+    for registration in registrations_for_model(type(instance)):
+        if _affected(registration, sender):
+            changes.append(Change(registration, instance.pk, Action.UPDATE))
+    if pk_set:
+        for registration in registrations_for_model(model):
+            if _affected(registration, sender):
+                changes.extend(Change(registration, pk, Action.UPDATE) for pk in pk_set)
+    record(using, changes)
 
-    def run() -> None:
-        try:
-            func(*args)
-        except Exception as exc:
-            logger.error("could not publish an event after commit, it is lost: %r", exc)
 
-    return run
+def _affected(registration: Registration, through: Any) -> list[Relation]:
+    return [r for r in m2m_relations(registration) if r.through is through]
 
 
-def _send(message: EventMessage) -> None:
-    publish(group_name(get_settings().GROUP_PREFIX, message["stream"]), dict(message))
+def _accessor(model: type[models.Model], through: Any) -> str | None:
+    """The attribute of ``model`` instances that manages the relation through ``through``."""
+    for field in model._meta.get_fields(include_hidden=True):
+        if not field.many_to_many:
+            continue
+        if field.auto_created and not field.concrete:
+            if field.through is through:
+                return field.get_accessor_name()
+        elif field.remote_field.through is through:
+            return field.name
+    return None
 
 
-async def _asend(message: EventMessage) -> None:
-    await apublish(group_name(get_settings().GROUP_PREFIX, message["stream"]), dict(message))
+def _on_related_delete(
+    sender: type[models.Model], instance: models.Model, using: str | None = None, **kwargs: Any
+) -> None:
+    changes: list[Change] = []
+    for registration in registrations():
+        for relation in m2m_relations(registration):
+            if relation.other is not sender:
+                continue
+            pks = registration.model._base_manager.using(using).filter(
+                **{relation.query_name: instance.pk}
+            )
+            changes.extend(
+                Change(registration, pk, Action.UPDATE)
+                for pk in pks.values_list("pk", flat=True)
+            )
+    record(using, changes)
 
 
-def _check_action(instance: models.Model, action: Action | str) -> tuple[Action, tuple[Any, ...]]:
+def _changes(objects: Any, action: Action | str) -> tuple[str | None, list[Change]]:
     action = Action(action)
     if action not in CHANGE_ACTIONS:
         raise ValueError(f"notify() takes create, update or delete, not {action.value}")
-    registrations = registrations_for_model(type(instance))
-    if not registrations:
-        raise ValueError(
-            f"{type(instance).__name__} has no serializer registered with @model_subscription"
+    if isinstance(objects, models.Model):
+        items: Iterable[Any] = [objects]
+        model: Any = type(objects)
+        using = objects._state.db
+    elif isinstance(objects, models.QuerySet):
+        model, using = objects.model, objects.db
+        items = list(objects) if action is Action.DELETE else objects.values_list("pk", flat=True)
+    else:
+        items = list(objects)
+        if not items:
+            return None, []
+        model, using = type(items[0]), items[0]._state.db
+    registered = registrations_for_model(model)
+    if not registered:
+        raise NotRegisteredError(
+            f"{model.__name__} has no serializer registered with @model_subscription in this "
+            "process. Decorated serializers are imported when Django starts if they are in an "
+            "app's serializers module; otherwise name their module in "
+            "STRAWBERRY_MODEL_SUBS['AUTODISCOVER']."
         )
-    if instance.pk is None:
-        raise ValueError(f"cannot notify about a {type(instance).__name__} without a primary key")
-    return action, registrations
+    changes: list[Change] = []
+    for item in items:
+        if isinstance(item, models.Model):
+            if type(item) is not model:
+                raise TypeError(
+                    f"notify() takes objects of one model; got {model.__name__} and "
+                    f"{type(item).__name__}"
+                )
+            if item.pk is None:
+                raise ValueError(f"cannot notify about a {model.__name__} without a primary key")
+            for registration in registered:
+                if action is Action.DELETE:
+                    change = _snapshot(registration, item)
+                    if change is not None:
+                        changes.append(change)
+                else:
+                    changes.append(Change(registration, item.pk, action))
+        else:
+            changes.extend(Change(registration, item, action) for registration in registered)
+    return using, changes
 
 
-def notify(instance: models.Model, action: Action | str) -> None:
-    """Send an event for ``instance`` by hand, on every stream of its model.
+def notify(objects: Any, action: Action | str) -> None:
+    """Send events by hand for one object, an iterable of objects of one model, or a QuerySet.
 
     For changes the signals do not see: ``QuerySet.update()``, ``bulk_create()``, raw SQL or
-    another program. Inside a transaction the event is sent when it commits, and never if it rolls
-    back. Call it from synchronous code; from async code use :func:`anotify`.
+    another program (or use :class:`~strawberry_model_subs.NotifyingQuerySet`). Each object is
+    read back from the database and serialized when the event is published, so the event shows
+    its committed state; a ``delete`` is serialized now, from the objects given. Inside a
+    transaction the events are sent when it commits (coalesced with its other changes), and
+    never if it rolls back. Call it from synchronous code; from async code use :func:`anotify`.
 
     Example::
 
-        Product.objects.filter(pk=5).update(price=10)
-        notify(Product.objects.get(pk=5), Action.UPDATE)
+        Product.objects.filter(price__lt=10).update(in_stock=False)
+        notify(Product.objects.filter(price__lt=10), Action.UPDATE)
+
+    Raises:
+        NotRegisteredError: the model has no serializer registered in this process.
     """
     if in_event_loop():
         raise RuntimeError("notify() is for synchronous code; in async code, await anotify()")
-    action, registrations = _check_action(instance, action)
-    for registration in registrations:
-        message = _message(registration, instance, instance.pk, action)
-        if message is not None:
-            transaction.on_commit(_callback(_send, message))
+    using, changes = _changes(objects, action)
+    record(using, changes)
 
 
-async def anotify(instance: models.Model, action: Action | str) -> None:
-    """Async :func:`notify`: serializes in a worker thread and sends without blocking the loop."""
-    action, registrations = _check_action(instance, action)
-    for registration in registrations:
-        message = await sync_to_async(_message)(registration, instance, instance.pk, action)
-        if message is not None:
-            await _asend(message)
+async def anotify(objects: Any, action: Action | str) -> None:
+    """Async :func:`notify`: reads the objects in a worker thread, never blocking the loop."""
+    await sync_to_async(_notify_sync)(objects, action)
+
+
+def _notify_sync(objects: Any, action: Action | str) -> None:
+    using, changes = _changes(objects, action)
+    record(using, changes)

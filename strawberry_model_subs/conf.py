@@ -51,6 +51,15 @@ class Settings:
     #: variables) once per event and share the payload (False: Strawberry runs every subscriber's
     #: selection set, with the schema extensions' per-result hooks).
     SHARE_TYPED_EXECUTION: bool = True
+    #: Modules imported from every installed app when Django starts, so that the serializers
+    #: decorated in them are registered in every process (web, shell, Celery, commands); dotted
+    #: module paths are imported as they are. Empty: import nothing.
+    AUTODISCOVER: tuple[str, ...] = ("serializers",)
+    #: Events kept while the channel layer or the database cannot be reached (then the oldest
+    #: are dropped and counted).
+    PUBLISH_BUFFER_SIZE: int = 10000
+    #: Seconds a process that exits waits for its pending events to be published.
+    PUBLISH_EXIT_TIMEOUT: float = 5.0
 
 
 _cached: Settings | None = None
@@ -74,7 +83,13 @@ def _load(user: Any) -> Settings:
             f"{SETTING_NAME} has unknown key(s) {', '.join(unknown)}; "
             f"known keys: {', '.join(sorted(known))}."
         )
-    return Settings(**user)
+    values = dict(user)
+    discover = values.get("AUTODISCOVER")
+    if isinstance(discover, str):
+        values["AUTODISCOVER"] = (discover,)
+    elif discover is not None:
+        values["AUTODISCOVER"] = tuple(discover)
+    return Settings(**values)
 
 
 @receiver(setting_changed)

@@ -38,11 +38,10 @@ CHANGE_ACTIONS = (Action.CREATE, Action.UPDATE, Action.DELETE)
 ActionValue = Literal["create", "update", "delete"]
 
 EVENT_MESSAGE_TYPE = "sms.event"
+BATCH_MESSAGE_TYPE = "sms.events"
 
 
-class EventMessage(TypedDict):
-    """What crosses the channel layer for one change: sent once per stream, to its group."""
-
+class _EventMessageBase(TypedDict):
     type: Literal["sms.event"]
     stream: str
     action: ActionValue
@@ -51,6 +50,27 @@ class EventMessage(TypedDict):
     pk: str
     #: The serializer's representation, JSON-encoded once by the process that saved the model.
     data: str
+
+
+class EventMessage(_EventMessageBase, total=False):
+    """What crosses the channel layer for one change of one object.
+
+    ``epoch`` and ``version`` order the events of a stream: versions increase, within one epoch,
+    in the order the events were read from the database, the same in every process (see
+    ``publisher``); a hub drops an event older than one it already dispatched for the same object.
+    Messages without them (sent by hand) are never dropped.
+    """
+
+    epoch: str
+    version: int
+
+
+class BatchMessage(TypedDict):
+    """The events one publisher sends to one stream's group in one go, in order."""
+
+    type: Literal["sms.events"]
+    stream: str
+    events: list[EventMessage]
 
 
 @dataclass(eq=False)
@@ -68,6 +88,9 @@ class Event:
     pk: str
     data: dict[str, Any]
     raw: str
+    #: The event's place in its stream (see :class:`EventMessage`); None when sent by hand.
+    epoch: str | None = None
+    version: int | None = None
     frames: dict[frozenset[str] | None, str] = field(default_factory=dict, repr=False)
 
 
@@ -104,8 +127,16 @@ def encode_data(data: Any) -> str:
     return json.dumps(data, cls=JSONEncoder, ensure_ascii=False, separators=(",", ":"))
 
 
-def event_message(stream: str, action: Action, model: str, pk: object, data: Any) -> EventMessage:
-    """Build the layer message for one change of one object."""
+def event_message(
+    stream: str,
+    action: Action,
+    model: str,
+    pk: object,
+    data: Any,
+    *,
+    raw: str | None = None,
+) -> EventMessage:
+    """Build the layer message for one change of one object (``raw``: ``data`` already encoded)."""
     if action not in CHANGE_ACTIONS:
         raise ValueError(f"an event's action is create, update or delete, not {action!r}")
     return {
@@ -114,7 +145,7 @@ def event_message(stream: str, action: Action, model: str, pk: object, data: Any
         "action": action.value,  # type: ignore[typeddict-item]
         "model": model,
         "pk": pk_key(pk),
-        "data": encode_data(data),
+        "data": raw if raw is not None else encode_data(data),
     }
 
 
@@ -128,4 +159,6 @@ def decode_event(message: EventMessage) -> Event:
         pk=message["pk"],
         data=json.loads(raw),
         raw=raw,
+        epoch=message.get("epoch"),
+        version=message.get("version"),
     )

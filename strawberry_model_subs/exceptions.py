@@ -25,6 +25,10 @@ class ConfigurationError(ModelSubsError):
     """The Django project is not set up the way the library needs."""
 
 
+class NotRegisteredError(ModelSubsError, ValueError):
+    """``notify()`` was given a model with no serializer registered in this process."""
+
+
 class ControlError(ModelSubsError):
     """A subscribe/unsubscribe request cannot be carried out; the message says why.
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import itertools
 import logging
 import threading
 import weakref
@@ -23,9 +24,10 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from .conf import get_settings
-from .events import EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
+from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event
+from .events import group_name
 from .frames import merge_fields
-from .layers import get_layer
+from .layers import get_layer, tune_blocking_reads
 from .permissions import user_key
 from .registry import registration_for_stream
 
@@ -37,6 +39,8 @@ Fields = frozenset[str] | None
 STOP_MESSAGE_TYPE = "sms.hub.stop"
 HUB_TASK_NAME = "strawberry-model-subs hub"
 Key = tuple[Action, str | None]
+#: Objects per stream whose last version a hub remembers (the oldest are forgotten first).
+MAX_VERSIONS = 100_000
 
 
 class Sink(Protocol):
@@ -67,6 +71,8 @@ class Hub:
         self._lock = asyncio.Lock()
         #: Joins and leaves finishing after their caller was cancelled (strong references).
         self._detached: set[asyncio.Task[None]] = set()
+        #: stream -> (epoch, pk -> last version dispatched): older events are dropped.
+        self.versions: dict[str, tuple[str, dict[str, int]]] = {}
 
     # -- membership -------------------------------------------------------------------------
 
@@ -190,6 +196,28 @@ class Hub:
 
     # -- delivery ---------------------------------------------------------------------------
 
+    def is_stale(self, event: Event) -> bool:
+        """Whether an event of the same object with a later version was dispatched already
+        (events from several writer processes can cross on their way; the later one wins)."""
+        if event.version is None or event.epoch is None:
+            return False
+        known = self.versions.get(event.stream)
+        if known is None or event.epoch > known[0]:
+            # A new epoch: the versions of the old one mean nothing any more.
+            known = self.versions[event.stream] = (event.epoch, {})
+        elif event.epoch < known[0]:
+            return True
+        seen = known[1]
+        last = seen.pop(event.pk, None)
+        if last is not None and last >= event.version:
+            seen[event.pk] = last
+            return True
+        seen[event.pk] = event.version
+        if len(seen) > MAX_VERSIONS:
+            for pk in list(itertools.islice(seen, MAX_VERSIONS // 2)):
+                del seen[pk]
+        return False
+
     def dispatch(self, event: Event) -> int:
         """Hand ``event`` to every sink with a matching subscription, once per sink, with the
         union of its subscriptions' fields, if the stream's permission rules let the sink's user
@@ -257,7 +285,10 @@ class Hub:
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
+            except Exception as exc:
+                if not failing and _benign_timeout(exc):
+                    # An idle blocking read that outlived the socket's read timeout.
+                    continue
                 if not failing:
                     logger.exception("channel layer failed; retrying every second until it is back")
                     failing = True
@@ -291,15 +322,34 @@ class Hub:
                 logger.warning("could not renew channel-layer group memberships", exc_info=True)
 
     def receive_message(self, message: dict[str, Any]) -> None:
-        """Dispatch one layer message (anything but an event is ignored)."""
-        if message.get("type") != EVENT_MESSAGE_TYPE:
+        """Dispatch one layer message: an event, or a batch of them in order (anything else is
+        ignored); an event older than one already dispatched for its object is dropped."""
+        kind = message.get("type")
+        if kind == BATCH_MESSAGE_TYPE:
+            events = message.get("events")
+            if not isinstance(events, list):
+                logger.error("dropped a malformed event batch: %r", message)
+                return
+        elif kind == EVENT_MESSAGE_TYPE:
+            events = [message]
+        else:
             return
-        try:
-            event = decode_event(message)  # type: ignore[arg-type]
-        except Exception:
-            logger.exception("dropped a malformed event message: %r", message)
-            return
-        self.dispatch(event)
+        for item in events:
+            try:
+                event = decode_event(item)
+            except Exception:
+                logger.exception("dropped a malformed event message: %r", item)
+                continue
+            if not self.is_stale(event):
+                self.dispatch(event)
+
+
+def _benign_timeout(exc: BaseException) -> bool:
+    try:
+        from redis.exceptions import TimeoutError as RedisTimeout
+    except ImportError:  # channels_redis is not installed
+        return False
+    return isinstance(exc, RedisTimeout)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
@@ -312,7 +362,9 @@ def get_hub() -> Hub:
     hub = _hubs.get(loop)
     if hub is None:
         with _hubs_lock:
-            hub = _hubs[loop] = Hub(get_layer())
+            layer = get_layer()
+            tune_blocking_reads(layer)
+            hub = _hubs[loop] = Hub(layer)
     return hub
 
 

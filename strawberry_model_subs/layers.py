@@ -47,6 +47,36 @@ def is_process_local(layer: Any) -> bool:
     return isinstance(layer, InMemoryChannelLayer)
 
 
+def redis_host(layer: Any) -> dict[str, Any]:
+    """The connection settings of the first Redis host of a channels_redis layer (where the
+    publisher keeps its stream versions)."""
+    from channels_redis.utils import decode_hosts
+
+    hosts = getattr(layer, "hosts", None)
+    if hosts is None:  # RedisPubSubChannelLayer keeps its arguments
+        hosts = decode_hosts(getattr(layer, "_kwargs", {}).get("hosts"))
+    return dict(hosts[0])
+
+
+def tune_blocking_reads(layer: Any) -> None:
+    """Keep channels_redis' blocking read shorter than the socket's read timeout.
+
+    RedisChannelLayer waits up to 5 s in ``BZPOPMIN``, and redis-py 8 times a read out after
+    5 s by default: with the host written as the Channels documentation shows, an idle receiver
+    fails every few seconds (and a message popped as the client gives up is lost). A host with no
+    ``socket_timeout``, or one of 5 s or less, gets a blocking read of half of it (at most 2 s)
+    on this layer object; a longer timeout leaves channels_redis as it is.
+    """
+    brpop = getattr(layer, "brpop_timeout", None)
+    hosts = getattr(layer, "hosts", None)
+    if not isinstance(brpop, (int, float)) or not hosts:
+        return
+    timeouts = [h.get("socket_timeout", 5.0) if isinstance(h, dict) else 5.0 for h in hosts]
+    shortest = min((t for t in timeouts if t is not None), default=None)
+    if shortest is not None and shortest <= brpop:
+        layer.brpop_timeout = max(0.5, min(2.0, shortest / 2))
+
+
 def in_event_loop() -> bool:
     """Whether this thread is running an event loop (where sync publishing would block it)."""
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from .permissions import EventFilter, FieldsFor, Rules, event_check
 from .types import GRAPHQL_NAME_RE, build_data_type, build_event_type, build_fields_enum
 
 S = TypeVar("S", bound=type[serializers.ModelSerializer])
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,6 +92,22 @@ class Registration:
 _by_stream: dict[str, Registration] = {}
 _by_serializer: dict[type, Registration] = {}
 _by_model: dict[type[models.Model], tuple[Registration, ...]] = {}
+#: Set once the app's ready() has imported the AUTODISCOVER modules.
+_discovered = False
+#: Serializers registered after that, by their module (see :func:`late_registrations`).
+_late: dict[str, str] = {}
+
+
+def mark_discovered() -> None:
+    """Called by the app's ``ready()`` once the ``AUTODISCOVER`` modules are imported."""
+    global _discovered
+    _discovered = True
+
+
+def late_registrations() -> dict[str, str]:
+    """``{stream: module}`` of the serializers registered after Django started: processes that
+    never import their module (a shell, a Celery worker) send no events for them."""
+    return dict(_late)
 
 
 def registrations() -> tuple[Registration, ...]:
@@ -248,6 +267,19 @@ def _register(
     _by_stream[stream] = registration
     _by_serializer[cls] = registration
     _by_model[model] = (*_by_model.get(model, ()), registration)
+    if _discovered and stream not in _late:
+        _late[stream] = cls.__module__
+        logger.warning(
+            "%s (stream %r) was registered after Django started, when %s was imported: a "
+            "process that does not import that module (a shell, a script, a Celery worker) sends "
+            "no event for %s, and saves made before the import sent none. Move it to an app's "
+            "serializers module, or add %r to STRAWBERRY_MODEL_SUBS['AUTODISCOVER'].",
+            _identity(cls),
+            stream,
+            cls.__module__,
+            model._meta.label,
+            cls.__module__,
+        )
 
     from .bridge import connect_model
 
@@ -273,6 +305,7 @@ def _identity(cls: type) -> str:
 
 
 def _forget(registration: Registration) -> None:
+    _late.pop(registration.stream, None)
     _by_stream.pop(registration.stream, None)
     _by_serializer.pop(registration.serializer_class, None)
     rest = tuple(r for r in _by_model.get(registration.model, ()) if r is not registration)

@@ -1,0 +1,185 @@
+"""What a transaction changed: one :class:`Change` per object and stream, handed over on commit.
+
+The signal receivers (``bridge``) and :func:`~strawberry_model_subs.notify` record changes here.
+Outside a transaction a change is committed already and goes to the publisher at once. Inside
+one, it is held until the transaction commits, then the changes of each object coalesce:
+
+=========================  ==========================
+recorded in one commit     sent
+=========================  ==========================
+create, update...          one ``create``
+update, update...          one ``update``
+create ... delete          nothing
+update ... delete          one ``delete``
+delete ... create          one ``update``
+=========================  ==========================
+
+Objects keep the order in which they were first changed. A change made inside a savepoint that
+is rolled back is forgotten, as Django forgets its ``on_commit`` callbacks.
+
+How: each change registers a tiny ``on_commit`` callback of its own (so Django drops it with its
+savepoint), and the transaction's batch keeps one more entry at the end of the connection's
+``run_on_commit`` list, with no savepoint, that runs after them and hands the survivors over.
+``run_on_commit`` is an attribute of Django's connection that ``on_commit`` and
+``captureOnCommitCallbacks`` use too; its entries are ``(savepoint ids, callable, robust)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connections
+
+from .events import Action
+from .registry import Registration
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class Change:
+    """One object of one stream changed; ``data`` (JSON text) is set when it cannot be read back
+    later (a delete, or a change only this connection can see)."""
+
+    registration: Registration
+    pk: Any
+    action: Action
+    data: str | None = None
+
+
+#: Where committed changes go: ``(database alias, changes)``; set by the publisher.
+Sink = Callable[[str, list[Change]], None]
+_sink: Sink | None = None
+
+
+def set_sink(sink: Sink) -> None:
+    global _sink
+    _sink = sink
+
+
+class _Token:
+    __slots__ = ("change", "confirmed")
+
+    def __init__(self, change: Change) -> None:
+        self.change = change
+        self.confirmed = False
+
+    def __call__(self) -> None:
+        self.confirmed = True
+
+
+class _Batch:
+    """The changes recorded in one transaction of one connection."""
+
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self.tokens: list[_Token] = []
+        self.entry: tuple[set[Any], Callable[[], None], bool] = self._new_entry()
+
+    def _new_entry(self) -> tuple[set[Any], Callable[[], None], bool]:
+        entry: tuple[set[Any], Callable[[], None], bool]
+
+        def flush() -> None:
+            # An earlier entry, left behind when another callback was queued after it, is void.
+            if self.entry is entry:
+                self.flush()
+
+        entry = (set(), flush, False)
+        return entry
+
+    def alive(self, pending: list[Any]) -> bool:
+        if pending and pending[-1] is self.entry:
+            return True
+        return any(item is self.entry for item in pending)
+
+    def add(self, connection: Any, change: Change) -> None:
+        pending = connection.run_on_commit
+        if pending and pending[-1] is self.entry:
+            pending.pop()
+        else:
+            self.entry = self._new_entry()
+        token = _Token(change)
+        self.tokens.append(token)
+        connection.on_commit(token)
+        connection.run_on_commit.append(self.entry)
+
+    def flush(self) -> None:
+        if _batches.get(self.using) is self:
+            del _batches[self.using]
+        try:
+            changes = coalesce(t.change for t in self.tokens if t.confirmed)
+            if changes:
+                _emit(self.using, changes)
+        except Exception:
+            logger.exception("could not hand over the events of a commit; they are lost")
+
+
+class _Batches(threading.local):
+    def __init__(self) -> None:
+        self.by_alias: dict[str, _Batch] = {}
+
+    def get(self, using: str) -> _Batch | None:
+        return self.by_alias.get(using)
+
+    def __setitem__(self, using: str, batch: _Batch) -> None:
+        self.by_alias[using] = batch
+
+    def __delitem__(self, using: str) -> None:
+        del self.by_alias[using]
+
+
+_batches = _Batches()
+
+
+def record(using: str | None, changes: Iterable[Change]) -> None:
+    """Record committed-or-about-to-be changes made through connection ``using``."""
+    alias = using or "default"
+    connection = connections[alias]
+    if not connection.in_atomic_block:
+        batch = list(changes)
+        if batch:
+            _emit(alias, batch)
+        return
+    current = _batches.get(alias)
+    if current is None or not current.alive(connection.run_on_commit):
+        current = _batches[alias] = _Batch(alias)
+    for change in changes:
+        current.add(connection, change)
+
+
+def coalesce(changes: Iterable[Change]) -> list[Change]:
+    """One change per (stream, object), by the table in the module docstring, in first-seen order."""
+    first: dict[tuple[str, Any], Change] = {}
+    last: dict[tuple[str, Any], Change] = {}
+    for change in changes:
+        key = (change.registration.stream, str(change.pk))
+        first.setdefault(key, change)
+        last[key] = change
+    result = []
+    for key, head in first.items():
+        tail = last[key]
+        existed = head.action is not Action.CREATE
+        exists = tail.action is not Action.DELETE
+        if existed and exists:
+            action = Action.UPDATE
+        elif exists:
+            action = Action.CREATE
+        elif existed:
+            action = Action.DELETE
+        else:
+            continue
+        if action is tail.action:
+            result.append(tail)
+        else:
+            result.append(Change(tail.registration, tail.pk, action, tail.data))
+    return result
+
+
+def _emit(using: str, changes: list[Change]) -> None:
+    if _sink is None:
+        raise RuntimeError("no publisher is set up (strawberry_model_subs is not in INSTALLED_APPS)")
+    _sink(using, changes)

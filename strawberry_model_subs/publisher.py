@@ -1,0 +1,362 @@
+"""The publisher: committed changes to channel-layer events, off the saving thread, in order.
+
+A save hands its committed :class:`~strawberry_model_subs.capture.Change` objects to this
+process's publisher and returns: it never waits on Redis. One thread per process ("strawberry-
+model-subs publisher") then, for everything pending, in order:
+
+1. takes a **version** for each change: one ``EVAL`` on the layer's Redis (a counter per stream,
+   with an epoch that changes when Redis loses its data), or a counter of the process on the
+   in-memory layer;
+2. **reads** the changed objects back from the database, one query per model, and serializes
+   each once (a delete carries the representation taken before the row went);
+3. **sends** one message per stream to its group (``BatchMessage``).
+
+Reading after taking the version is what makes the last event of an object carry its committed
+state when several processes write it at once: every writer reads after its own commit, so the
+read with the highest version is the latest of all, and hubs drop an event older than one they
+dispatched (see ``hub``). An object that is gone by then sends no update: its delete follows.
+
+When the layer (or the database) fails, the pending changes are kept, up to
+``PUBLISH_BUFFER_SIZE`` (the oldest are dropped beyond, and counted), and published in order once
+it is back; the outage, the recovery and any loss are each logged once, with counts. At exit (an
+interpreter exit, a Celery pool process shutting down) whatever is pending is published first,
+for up to ``PUBLISH_EXIT_TIMEOUT`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from django.db import connections
+
+from .capture import Change, set_sink
+from .conf import get_settings
+from .events import BATCH_MESSAGE_TYPE, Action, BatchMessage, EventMessage, event_message
+from .events import encode_data, group_name, pk_key
+from .hub import deliver_threadsafe
+from .layers import get_layer, is_process_local, redis_host
+
+logger = logging.getLogger(__name__)
+
+#: Changes published in one round (one EVAL, one read per model, one message per stream).
+BATCH_SIZE = 500
+
+VERSION_SCRIPT = """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+    epoch = ARGV[1]
+    redis.call('SET', KEYS[1], epoch)
+end
+local out = {epoch}
+for i = 2, #KEYS do
+    out[i] = redis.call('INCRBY', KEYS[i], ARGV[i])
+end
+return out
+"""
+
+
+def new_epoch() -> str:
+    """An epoch that sorts after every earlier one: milliseconds, then a random part."""
+    return f"{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
+
+
+class _Outage(Exception):
+    """The layer or the database failed; the round is retried."""
+
+
+class Publisher:
+    """Pending changes and the thread that publishes them (one per process)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._pending: deque[tuple[str, Change]] = deque()
+        self._busy = False
+        self._thread: threading.Thread | None = None
+        self._dropped = 0
+        self._epoch = new_epoch()
+        self._counters: dict[str, int] = {}
+        self._redis: Any = None
+        self._redis_host: dict[str, Any] | None = None
+
+    # -- the saving side ----------------------------------------------------------------------
+
+    def put(self, using: str, changes: list[Change]) -> None:
+        """Queue committed changes; returns at once."""
+        if _reads_here(using):
+            changes = [_with_data(using, change) for change in changes]
+            changes = [c for c in changes if c is not None]
+        limit = max(1, get_settings().PUBLISH_BUFFER_SIZE)
+        with self._cond:
+            self._pending.extend((using, change) for change in changes)
+            overflow = len(self._pending) - limit
+            if overflow > 0:
+                for _ in range(overflow):
+                    self._pending.popleft()
+                if not self._dropped:
+                    logger.error(
+                        "%d event(s) waiting to be published exceed PUBLISH_BUFFER_SIZE=%d: "
+                        "dropping the oldest (the count follows when publishing resumes)",
+                        limit + overflow,
+                        limit,
+                    )
+                self._dropped += overflow
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="strawberry-model-subs publisher", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify_all()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything queued so far is published; False if ``timeout`` ran out."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._pending or self._busy:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+        return True
+
+    def pending(self) -> int:
+        with self._cond:
+            return len(self._pending) + (1 if self._busy else 0)
+
+    # -- the publishing thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        failing: str | None = None
+        backoff = 0.1
+        while True:
+            with self._cond:
+                while not self._pending:
+                    self._busy = False
+                    self._cond.notify_all()
+                    self._cond.wait()
+                self._busy = True
+                batch = [self._pending.popleft() for _ in range(min(BATCH_SIZE, len(self._pending)))]
+            try:
+                self._publish(batch, loop)
+            except _Outage as exc:
+                with self._cond:
+                    self._pending.extendleft(reversed(batch))
+                    kept = len(self._pending)
+                if failing is None:
+                    failing = str(exc.__cause__ or exc)
+                    logger.error(
+                        "could not publish events (%s): %d event(s) kept, publishing them when "
+                        "it is back",
+                        failing,
+                        kept,
+                    )
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            except Exception:
+                logger.exception("could not publish %d event(s); they are lost", len(batch))
+            backoff = 0.1
+            if failing is not None or self._dropped:
+                with self._cond:
+                    dropped, self._dropped = self._dropped, 0
+                    kept = len(self._pending) + len(batch)
+                if dropped:
+                    logger.error(
+                        "publishing resumed; %d event(s) were lost because the buffer was full "
+                        "(PUBLISH_BUFFER_SIZE)",
+                        dropped,
+                    )
+                if failing is not None:
+                    logger.warning("publishing resumed: sending the %d kept event(s)", kept)
+                failing = None
+
+    def _publish(self, batch: list[tuple[str, Change]], loop: asyncio.AbstractEventLoop) -> None:
+        layer = get_layer()
+        prefix = get_settings().GROUP_PREFIX
+        local = is_process_local(layer)
+        streams = list(dict.fromkeys(change.registration.stream for _, change in batch))
+        counts = {s: 0 for s in streams}
+        for _, change in batch:
+            counts[change.registration.stream] += 1
+        if local:
+            epoch, tops = self._epoch, {}
+            for stream, count in counts.items():
+                tops[stream] = self._counters[stream] = self._counters.get(stream, 0) + count
+        else:
+            try:
+                epoch, tops = loop.run_until_complete(self._versions(layer, prefix, counts))
+            except Exception as exc:
+                self._redis = None
+                raise _Outage("the channel layer's Redis does not answer") from exc
+        # The versions of a stream, in order, are its top minus the count, plus one, and so on.
+        next_version = {s: tops[s] - counts[s] + 1 for s in streams}
+        data = self._read(batch)
+        messages: dict[str, list[EventMessage]] = {s: [] for s in streams}
+        for (_using, change), raw in zip(batch, data):
+            stream = change.registration.stream
+            version = next_version[stream]
+            next_version[stream] += 1
+            if raw is None:
+                continue
+            message = event_message(
+                stream, change.action, change.registration.model_label, change.pk, None, raw=raw
+            )
+            message["epoch"] = epoch
+            message["version"] = version
+            messages[stream].append(message)
+        batches = [
+            (group_name(prefix, stream), {"type": BATCH_MESSAGE_TYPE, "stream": stream, "events": m})
+            for stream, m in messages.items()
+            if m
+        ]
+        if not batches:
+            return
+        if local:
+            # The in-memory layer is not thread-safe: hand the messages to each hub's own loop.
+            for _, message in batches:
+                deliver_threadsafe(message)  # type: ignore[arg-type]
+            return
+        try:
+            loop.run_until_complete(_send_all(layer, batches))
+        except Exception as exc:
+            raise _Outage("the channel layer failed") from exc
+
+    async def _versions(
+        self, layer: Any, prefix: str, counts: dict[str, int]
+    ) -> tuple[str, dict[str, int]]:
+        if self._redis is None:
+            import redis.asyncio as aioredis
+            from channels_redis.utils import create_pool
+
+            host = redis_host(layer)
+            self._redis = aioredis.Redis(connection_pool=create_pool(host))
+        streams = list(counts)
+        keys = [f"{prefix}.epoch", *(f"{prefix}.version.{s}" for s in streams)]
+        args = [new_epoch(), *(counts[s] for s in streams)]
+        result = await self._redis.eval(VERSION_SCRIPT, len(keys), *keys, *args)
+        epoch = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
+        return epoch, {s: int(v) for s, v in zip(streams, result[1:])}
+
+    def _read(self, batch: list[tuple[str, Change]]) -> list[str | None]:
+        """The JSON text of each change: read back and serialized once per object, or as
+        recorded (deletes; changes only their own connection could see)."""
+        wanted: dict[tuple[str, str], set[Any]] = {}
+        for using, change in batch:
+            if change.data is None:
+                wanted.setdefault((using, change.registration.stream), set()).add(change.pk)
+        rendered: dict[tuple[str, str, str], str | None] = {}
+        for (using, stream), pks in wanted.items():
+            registration = next(c.registration for u, c in batch if c.registration.stream == stream)
+            try:
+                objects = _fetch(using, registration.model, pks)
+            except Exception as exc:
+                connections[using].close()
+                raise _Outage("the database does not answer") from exc
+            for obj in objects:
+                rendered[(using, stream, pk_key(obj.pk))] = _serialize(
+                    registration, obj, Action.UPDATE
+                )
+        return [
+            change.data
+            if change.data is not None
+            else rendered.get((using, change.registration.stream, pk_key(change.pk)))
+            for using, change in batch
+        ]
+
+
+def _fetch(using: str, model: Any, pks: Iterable[Any]) -> list[Any]:
+    # The base manager: a default manager may hide rows (soft deletes) the event must show.
+    return list(model._base_manager.using(using).filter(pk__in=list(pks)))
+
+
+def _serialize(registration: Any, obj: Any, action: Action) -> str | None:
+    try:
+        return encode_data(registration.serialize(obj))
+    except Exception:
+        logger.exception(
+            "%s could not serialize %s pk=%r for a %s event on stream %r; no event was sent",
+            registration.serializer_class.__name__,
+            registration.model_label,
+            obj.pk,
+            action.value,
+            registration.stream,
+        )
+        return None
+
+
+def _reads_here(using: str) -> bool:
+    """Whether only this thread's connection can see what was committed: inside an atomic block
+    (``captureOnCommitCallbacks`` in a ``TestCase``) or on an in-memory SQLite database."""
+    connection = connections[using]
+    if connection.in_atomic_block:
+        return True
+    return connection.vendor == "sqlite" and connection.is_in_memory_db()
+
+
+def _with_data(using: str, change: Change) -> Change | None:
+    if change.data is not None:
+        return change
+    objects = _fetch(using, change.registration.model, [change.pk])
+    if not objects:
+        return None
+    raw = _serialize(change.registration, objects[0], change.action)
+    if raw is None:
+        return None
+    return Change(change.registration, change.pk, change.action, raw)
+
+
+async def _send_all(layer: Any, batches: list[tuple[str, BatchMessage]]) -> None:
+    await asyncio.gather(*(layer.group_send(group, message) for group, message in batches))
+
+
+_publisher = Publisher()
+_publisher_pid = os.getpid()
+
+
+def get_publisher() -> Publisher:
+    """This process's publisher (a forked child gets a fresh one)."""
+    global _publisher, _publisher_pid
+    if _publisher_pid != os.getpid():
+        _publisher, _publisher_pid = Publisher(), os.getpid()
+    return _publisher
+
+
+def _put(using: str, changes: list[Change]) -> None:
+    get_publisher().put(using, changes)
+
+
+set_sink(_put)
+
+
+def flush_events(timeout: float | None = 10.0) -> bool:
+    """Wait until every event this process committed so far is published to the channel layer.
+
+    Saves never wait for their events; a script or a test that must know they are out calls this.
+    Returns False when ``timeout`` seconds pass first (the layer is down, say).
+
+    Example::
+
+        product.save()
+        flush_events()  # the event is on the layer: safe to exit, or to assert on a client
+    """
+    return get_publisher().flush(timeout)
+
+
+def flush_at_exit(*args: Any, **kwargs: Any) -> None:
+    """Publish what is pending before the process exits (``atexit``, Celery's
+    ``worker_process_shutdown``); logs what could not be published in time."""
+    publisher = get_publisher()
+    if publisher.pending() and not publisher.flush(get_settings().PUBLISH_EXIT_TIMEOUT):
+        logger.error(
+            "the process exits with %d event(s) not published (PUBLISH_EXIT_TIMEOUT=%ss)",
+            publisher.pending(),
+            get_settings().PUBLISH_EXIT_TIMEOUT,
+        )
