@@ -17,8 +17,10 @@ class StrawberryModelSubsConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: these modules import DRF and the models, which need the app registry.
-        from . import checks  # noqa: F401  (registers the system checks)
-        from . import registry
+        from . import (
+            checks,  # noqa: F401  (registers the system checks)
+            registry,
+        )
         from .conf import get_settings
         from .publisher import flush_at_exit
 

@@ -205,8 +205,7 @@ def _on_related_delete(
                 **{relation.query_name: instance.pk}
             )
             changes.extend(
-                Change(registration, pk, Action.UPDATE)
-                for pk in pks.values_list("pk", flat=True)
+                Change(registration, pk, Action.UPDATE) for pk in pks.values_list("pk", flat=True)
             )
     record(using, changes)
 

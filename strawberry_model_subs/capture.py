@@ -152,7 +152,7 @@ def record(using: str | None, changes: Iterable[Change]) -> None:
 
 
 def coalesce(changes: Iterable[Change]) -> list[Change]:
-    """One change per (stream, object), by the table in the module docstring, in first-seen order."""
+    """One change per (stream, object), by the module docstring's table, in first-seen order."""
     first: dict[tuple[str, Any], Change] = {}
     last: dict[tuple[str, Any], Change] = {}
     for change in changes:
@@ -181,5 +181,7 @@ def coalesce(changes: Iterable[Change]) -> list[Change]:
 
 def _emit(using: str, changes: list[Change]) -> None:
     if _sink is None:
-        raise RuntimeError("no publisher is set up (strawberry_model_subs is not in INSTALLED_APPS)")
+        raise RuntimeError(
+            "no publisher is set up (strawberry_model_subs is not in INSTALLED_APPS)"
+        )
     _sink(using, changes)

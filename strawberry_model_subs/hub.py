@@ -24,8 +24,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from .conf import get_settings
-from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event
-from .events import group_name
+from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
 from .frames import merge_fields
 from .layers import get_layer, tune_blocking_reads
 from .permissions import user_key

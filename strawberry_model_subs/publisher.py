@@ -39,12 +39,26 @@ from django.db import connections
 
 from .capture import Change, set_sink
 from .conf import get_settings
-from .events import BATCH_MESSAGE_TYPE, Action, BatchMessage, EventMessage, event_message
-from .events import encode_data, group_name, pk_key
+from .events import (
+    Action,
+    BatchMessage,
+    EventMessage,
+    encode_data,
+    event_message,
+    group_name,
+    pk_key,
+)
 from .hub import deliver_threadsafe
 from .layers import get_layer, is_process_local, redis_host
 
 logger = logging.getLogger(__name__)
+
+#: Seconds the first round after an outage waits before sending: a Redis that restarted has
+#: forgotten the group memberships, which hubs renew within a second of it being back.
+REJOIN_GRACE = 2.0
+
+#: Seconds without changes after which the publishing thread closes its database connections.
+IDLE_CLOSE = 1.0
 
 #: Changes published in one round (one EVAL, one read per model, one message per stream).
 BATCH_SIZE = 500
@@ -85,14 +99,16 @@ class Publisher:
         self._counters: dict[str, int] = {}
         self._redis: Any = None
         self._redis_host: dict[str, Any] | None = None
+        self._after_outage = False
+        self._release = False
 
     # -- the saving side ----------------------------------------------------------------------
 
     def put(self, using: str, changes: list[Change]) -> None:
         """Queue committed changes; returns at once."""
         if _reads_here(using):
-            changes = [_with_data(using, change) for change in changes]
-            changes = [c for c in changes if c is not None]
+            read = [_with_data(using, change) for change in changes]
+            changes = [c for c in read if c is not None]
         limit = max(1, get_settings().PUBLISH_BUFFER_SIZE)
         with self._cond:
             self._pending.extend((using, change) for change in changes)
@@ -126,6 +142,18 @@ class Publisher:
                 self._cond.wait(remaining)
         return True
 
+    def release_connections(self, timeout: float = 10.0) -> bool:
+        """Flush, then have the publishing thread close its database connections (before a
+        test database is dropped, say); False if that did not happen within ``timeout``."""
+        if not self.flush(timeout):
+            return False
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                return True
+            self._release = True
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: not self._release, timeout)
+
     def pending(self) -> int:
         with self._cond:
             return len(self._pending) + (1 if self._busy else 0)
@@ -141,12 +169,20 @@ class Publisher:
                 while not self._pending:
                     self._busy = False
                     self._cond.notify_all()
-                    self._cond.wait()
+                    if (not self._cond.wait(IDLE_CLOSE) or self._release) and not self._pending:
+                        # Idle: give the database connections of this thread back.
+                        self._release = False
+                        _close_connections()
+                        self._cond.notify_all()
+                        self._cond.wait()
                 self._busy = True
-                batch = [self._pending.popleft() for _ in range(min(BATCH_SIZE, len(self._pending)))]
+                batch = [
+                    self._pending.popleft() for _ in range(min(BATCH_SIZE, len(self._pending)))
+                ]
             try:
                 self._publish(batch, loop)
             except _Outage as exc:
+                self._after_outage = True
                 with self._cond:
                     self._pending.extendleft(reversed(batch))
                     kept = len(self._pending)
@@ -196,11 +232,14 @@ class Publisher:
             except Exception as exc:
                 self._redis = None
                 raise _Outage("the channel layer's Redis does not answer") from exc
+        if self._after_outage:
+            time.sleep(REJOIN_GRACE)
+            self._after_outage = False
         # The versions of a stream, in order, are its top minus the count, plus one, and so on.
         next_version = {s: tops[s] - counts[s] + 1 for s in streams}
         data = self._read(batch)
         messages: dict[str, list[EventMessage]] = {s: [] for s in streams}
-        for (_using, change), raw in zip(batch, data):
+        for (_using, change), raw in zip(batch, data, strict=False):
             stream = change.registration.stream
             version = next_version[stream]
             next_version[stream] += 1
@@ -212,8 +251,11 @@ class Publisher:
             message["epoch"] = epoch
             message["version"] = version
             messages[stream].append(message)
-        batches = [
-            (group_name(prefix, stream), {"type": BATCH_MESSAGE_TYPE, "stream": stream, "events": m})
+        batches: list[tuple[str, BatchMessage]] = [
+            (
+                group_name(prefix, stream),
+                {"type": "sms.events", "stream": stream, "events": m},
+            )
             for stream, m in messages.items()
             if m
         ]
@@ -221,8 +263,8 @@ class Publisher:
             return
         if local:
             # The in-memory layer is not thread-safe: hand the messages to each hub's own loop.
-            for _, message in batches:
-                deliver_threadsafe(message)  # type: ignore[arg-type]
+            for _, batch_message in batches:
+                deliver_threadsafe(dict(batch_message))
             return
         try:
             loop.run_until_complete(_send_all(layer, batches))
@@ -232,18 +274,20 @@ class Publisher:
     async def _versions(
         self, layer: Any, prefix: str, counts: dict[str, int]
     ) -> tuple[str, dict[str, int]]:
-        if self._redis is None:
+        host = redis_host(layer)
+        if self._redis is None or self._redis_host != host:
+            # channels_redis is an optional dependency: imported only for its layers.
             import redis.asyncio as aioredis
             from channels_redis.utils import create_pool
 
-            host = redis_host(layer)
             self._redis = aioredis.Redis(connection_pool=create_pool(host))
+            self._redis_host = host
         streams = list(counts)
         keys = [f"{prefix}.epoch", *(f"{prefix}.version.{s}" for s in streams)]
         args = [new_epoch(), *(counts[s] for s in streams)]
         result = await self._redis.eval(VERSION_SCRIPT, len(keys), *keys, *args)
         epoch = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
-        return epoch, {s: int(v) for s, v in zip(streams, result[1:])}
+        return epoch, {s: int(v) for s, v in zip(streams, result[1:], strict=False)}
 
     def _read(self, batch: list[tuple[str, Change]]) -> list[str | None]:
         """The JSON text of each change: read back and serialized once per object, or as
@@ -264,12 +308,23 @@ class Publisher:
                 rendered[(using, stream, pk_key(obj.pk))] = _serialize(
                     registration, obj, Action.UPDATE
                 )
+        # An object deleted since its create or update shows the state its delete recorded.
+        for using, change in batch:
+            if change.data is not None and change.action is Action.DELETE:
+                rendered.setdefault(
+                    (using, change.registration.stream, pk_key(change.pk)), change.data
+                )
         return [
             change.data
             if change.data is not None
             else rendered.get((using, change.registration.stream, pk_key(change.pk)))
             for using, change in batch
         ]
+
+
+def _close_connections() -> None:
+    for connection in connections.all(initialized_only=True):
+        connection.close()
 
 
 def _fetch(using: str, model: Any, pks: Iterable[Any]) -> list[Any]:

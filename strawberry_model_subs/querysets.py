@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from django.db import models, transaction
@@ -35,7 +35,8 @@ M = TypeVar("M", bound=models.Model)
 
 
 class NotifyingQuerySet(models.QuerySet[M]):
-    """A QuerySet whose ``update()``, ``bulk_create()`` and ``bulk_update()`` send events."""
+    """A QuerySet whose ``update()``, ``bulk_create()`` and ``bulk_update()`` send events
+    (``bulk_update()`` writes through ``update()``)."""
 
     def update(self, **kwargs: Any) -> int:
         """Update the rows, then send an ``update`` for each.
@@ -71,14 +72,6 @@ class NotifyingQuerySet(models.QuerySet[M]):
             action = Action.UPDATE if kwargs.get("update_conflicts") else Action.CREATE
             self._record(pks, action)
         return created
-
-    def bulk_update(self, objs: Iterable[M], fields: Sequence[str], *args: Any, **kw: Any) -> int:
-        """Update the objects' ``fields``, then send an ``update`` for each."""
-        objs = list(objs)
-        count = super().bulk_update(objs, fields, *args, **kw)
-        if registrations_for_model(self.model):
-            self._record([obj.pk for obj in objs], Action.UPDATE)
-        return count
 
     def _record(self, pks: list[Any], action: Action) -> None:
         registered = registrations_for_model(self.model)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,6 +13,9 @@ from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.contrib.auth.models import User
 from django.db import connections
 
+from strawberry_model_subs import Action, Event
+from strawberry_model_subs.hub import get_hub
+from strawberry_model_subs.publisher import get_publisher
 from strawberry_model_subs.testing import StreamClient
 from tests.testapp.asgi import application
 
@@ -85,6 +88,8 @@ def _close_worker_thread_connections(
     yield
     with django_db_blocker.unblock():
         asyncio.run(sync_to_async(connections.close_all)())
+        # The publisher reads changed objects back on a connection of its own thread.
+        assert get_publisher().release_connections(), "the publisher kept its connections"
 
 
 # -- users ----------------------------------------------------------------------------------------
@@ -103,3 +108,51 @@ async def alice() -> User:
 @pytest.fixture
 async def bob() -> User:
     return await make_user("bob")
+
+
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Listen = Callable[[str], Awaitable[Receive]]
+
+
+class Inbox:
+    """A subscriber of every action of one stream, straight on the process's hub."""
+
+    user = None
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.queue: asyncio.Queue[Event] = asyncio.Queue()
+
+    def push(self, event: Event, fields: object) -> None:
+        self.queue.put_nowait(event)
+
+    async def receive(self) -> dict[str, Any]:
+        try:
+            event = await asyncio.wait_for(self.queue.get(), 5)
+        except asyncio.TimeoutError:
+            raise AssertionError(f"no event on stream {self.stream!r} within 5 s") from None
+        return {
+            "stream": event.stream,
+            "action": event.action.value,
+            "model": event.model,
+            "pk": event.pk,
+            "data": event.data,
+        }
+
+
+@pytest.fixture
+async def listen() -> AsyncIterator[Listen]:
+    """``await (await listen("categories"))()`` is the next event of that stream."""
+    hub = get_hub()
+    joined: list[Inbox] = []
+
+    async def join(stream: str) -> Receive:
+        inbox = Inbox(stream)
+        await hub.join(stream, inbox, (Action.ALL_ACTIONS, None))
+        joined.append(inbox)
+        return inbox.receive
+
+    yield join
+    for inbox in joined:
+        hub.discard(inbox, inbox.stream, Action.ALL_ACTIONS, None)
+        await hub.leave(inbox.stream)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -15,74 +13,31 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
 from rest_framework import serializers
 
-from strawberry_model_subs import Action, Event, anotify, model_subscription, notify
-from strawberry_model_subs.hub import get_hub
+from strawberry_model_subs import Action, anotify, model_subscription, notify
 from strawberry_model_subs.registry import unregister
 from strawberry_model_subs.testing import StreamClient
+from tests.conftest import Listen
 from tests.testapp.models import Category, Product, Tag
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Listen = Callable[[str], Awaitable[Receive]]
 
 
 class Rollback(Exception):
     """Raised inside ``atomic()`` to roll it back."""
 
 
-class Inbox:
-    """A subscriber of every action of one stream, straight on the process's hub."""
-
-    user = None
-
-    def __init__(self, stream: str) -> None:
-        self.stream = stream
-        self.queue: asyncio.Queue[Event] = asyncio.Queue()
-
-    def push(self, event: Event, fields: object) -> None:
-        self.queue.put_nowait(event)
-
-    async def receive(self) -> dict[str, Any]:
-        try:
-            event = await asyncio.wait_for(self.queue.get(), 5)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"no event on stream {self.stream!r} within 5 s") from None
-        return {
-            "stream": event.stream,
-            "action": event.action.value,
-            "model": event.model,
-            "pk": event.pk,
-            "data": event.data,
-        }
-
-
-@pytest.fixture
-async def listen() -> AsyncIterator[Listen]:
-    """``await (await listen("categories"))()`` is the next event of that stream."""
-    hub = get_hub()
-    joined: list[Inbox] = []
-
-    async def join(stream: str) -> Receive:
-        inbox = Inbox(stream)
-        await hub.join(stream, inbox, (Action.ALL_ACTIONS, None))
-        joined.append(inbox)
-        return inbox.receive
-
-    yield join
-    for inbox in joined:
-        hub.discard(inbox, inbox.stream, Action.ALL_ACTIONS, None)
-        await hub.leave(inbox.stream)
-
-
 async def test_create_update_delete_each_send_one_event(listen: Listen) -> None:
+    """Each event shows the object as it is when the event is published (here, after the change
+    it announces and before the next one)."""
     receive = await listen("categories")
     category = await Category.objects.acreate(name="a")
     pk = category.pk
+    messages = [await receive()]
     category.name = "b"
     await category.asave()
+    messages.append(await receive())
     await category.adelete()
-    messages = [await receive() for _ in range(3)]
+    messages.append(await receive())
     assert messages == [
         {
             "stream": "categories",

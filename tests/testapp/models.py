@@ -7,6 +7,8 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import models
 
+from strawberry_model_subs import NotifyingManager
+
 
 class Category(models.Model):
     name = models.CharField(max_length=100)
@@ -147,3 +149,25 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"token of user {self.user_id}"
+
+
+class Topic(models.Model):
+    """The other side of :class:`Article`'s many-to-many relation; its serializer renders the
+    reverse relation (``articles``)."""
+
+    name = models.CharField(max_length=100)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Article(models.Model):
+    """A model with a many-to-many relation and the opt-in :class:`NotifyingManager`."""
+
+    title = models.CharField(max_length=100)
+    topics = models.ManyToManyField(Topic, blank=True, related_name="articles")
+
+    objects = NotifyingManager()
+
+    def __str__(self) -> str:
+        return self.title

@@ -8,7 +8,7 @@ from rest_framework.permissions import BasePermission, IsAuthenticated
 
 from strawberry_model_subs import model_subscription
 
-from .models import Category, Everything, Note, Product, Review, Tag, Ticket
+from .models import Article, Category, Everything, Note, Product, Review, Tag, Ticket, Topic
 
 
 @model_subscription(stream="categories")
@@ -137,3 +137,19 @@ class NoteFeedSerializer(serializers.ModelSerializer):
     class Meta:
         model = Note
         fields = ("id", "owner", "text", "shared")
+
+
+@model_subscription(stream="articles")
+class ArticleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Article
+        fields = ("id", "title", "topics")
+
+
+@model_subscription(stream="topics")
+class TopicSerializer(serializers.ModelSerializer):
+    articles = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+
+    class Meta:
+        model = Topic
+        fields = ("id", "name", "articles")
