@@ -134,3 +134,34 @@ CONTENDERS: tuple[Contender, ...] = (
 )
 
 BY_NAME = {c.name: c for c in CONTENDERS}
+
+
+# -- the write path (bench/write_path.py) -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WriteLayer:
+    """A channel layer the write-path table measures saves on, and its target."""
+
+    name: str
+    title: str
+    #: The ``CHANNEL_LAYERS`` backend.
+    backend: str
+    #: The target: a save of the registered model (its event published and delivered to one
+    #: subscriber) takes at most this many times a save of the same model unregistered.
+    max_ratio: float
+
+    @property
+    def redis(self) -> bool:
+        return self.name != "memory"
+
+
+WRITE_LAYERS: tuple[WriteLayer, ...] = (
+    WriteLayer("memory", "InMemoryChannelLayer", "channels.layers.InMemoryChannelLayer", 1.4),
+    WriteLayer("redis", "RedisChannelLayer", "channels_redis.core.RedisChannelLayer", 1.5),
+    WriteLayer(
+        "pubsub", "RedisPubSubChannelLayer", "channels_redis.pubsub.RedisPubSubChannelLayer", 1.5
+    ),
+)
+
+WRITE_LAYERS_BY_NAME = {layer.name: layer for layer in WRITE_LAYERS}

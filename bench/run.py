@@ -11,6 +11,12 @@ go to the console and, with the exact commands, to bench/RESULTS.md.
     python bench/run.py --quick                 # a one-minute smoke run (prints only)
     python bench/run.py --only bare,sms-stream --sizes 100,1000 --events 10
     python bench/run.py --profile sms-stream,sms-gtws   # py-spy profiles: bench/PROFILE.md
+    python bench/run.py --write-path-only       # only the write-path table (bench/write_path.py)
+
+Every run but a profile one ends with the write-path table of ``bench/write_path.py`` (saves per
+second of a registered model against the same model unregistered, on PostgreSQL, for each channel
+layer; ``--no-write-path`` leaves it out). ``--write-path-only`` runs only that and rewrites only
+the "Write path" section of bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -47,6 +53,8 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 SERVERS = BENCH / "servers"
 RESULTS = BENCH / "RESULTS.md"
+#: The heading of the write-path section in RESULTS.md (``--write-path-only`` replaces only it).
+WRITE_PATH_HEADING = "## Write path"
 PROFILE = BENCH / "PROFILE.md"
 #: The Redis the Redis-layer runs use: a private redis-server started by the benchmark (so that
 #: INFO commandstats counts only the benchmark's commands), or with --shared-redis this one.
@@ -590,6 +598,7 @@ def write_results(
     duration: float,
     notes: list[str],
     redis_used: str = "",
+    write_path: dict[str, Any] | None = None,
 ) -> None:
     command = shlex.join(["python", "bench/run.py", *argv])
     lines = [
@@ -667,6 +676,8 @@ def write_results(
             "",
         ]
     lines += ["## Targets", "", *report.targets(run), ""]
+    if write_path is not None:
+        lines += report.write_path_section(write_path, command)
     if notes:
         lines += ["## Notes", "", *(f"- {note}" for note in notes), ""]
     lines += ["## Versions", "", *versions_table(used), "", "## Exact commands", ""]
@@ -679,6 +690,75 @@ def write_results(
     for name, cmds in commands.items():
         lines += [f"**{name}**", "", "```sh", *cmds, "```", ""]
     path.write_text("\n".join(lines))
+
+
+# -- the write path ---------------------------------------------------------------------------
+
+
+def run_write_path(quick: bool) -> tuple[dict[str, Any] | None, str]:
+    """bench/write_path.py in a process of its own (its progress shown); its figures, or None
+    and why not."""
+    say("write path (bench/write_path.py) ...")
+    with tempfile.TemporaryDirectory(prefix="sms-bench-write-") as tmp:
+        out = Path(tmp) / "write_path.json"
+        command = [sys.executable, str(BENCH / "write_path.py"), "--json", str(out)]
+        if quick:
+            command.append("--quick")
+        # Its table is printed again with the others at the end: only its progress is shown now.
+        process = spawn(command, stdout=subprocess.DEVNULL)
+        try:
+            returncode = process.wait(600)
+        except subprocess.TimeoutExpired:
+            stop(process)
+            return None, "bench/write_path.py ran over 600 s"
+        finally:
+            _children.pop(process.pid, None)
+        if returncode != 0 or not out.exists():
+            return None, f"bench/write_path.py exited with {returncode}"
+        data: dict[str, Any] = json.loads(out.read_text())
+    say(f"write path: done in {data.get('duration_s', 0):.0f} s")
+    return data, ""
+
+
+def replace_section(text: str, heading: str, section: list[str]) -> str:
+    """``text`` (a RESULTS.md) with its section ``heading`` (up to the next ``## `` heading)
+    replaced by ``section``; without one, ``section`` goes before "## Notes" or
+    "## Versions", or at the end."""
+    lines = text.splitlines()
+    body = list(section)
+    while body and not body[-1].strip():
+        body.pop()
+    body.append("")
+    if heading in lines:
+        start = lines.index(heading)
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+    else:
+        start = end = next(
+            (i for i, line in enumerate(lines) if line in ("## Notes", "## Versions")), len(lines)
+        )
+    return "\n".join([*lines[:start], *body, *lines[end:]]) + "\n"
+
+
+def write_path_main(args: argparse.Namespace, argv: list[str]) -> int:
+    """Only the write path: printed, and its section of RESULTS.md rewritten (not --quick)."""
+    data, why = run_write_path(args.quick)
+    if data is None:
+        print(why, file=sys.stderr)
+        return 1
+    command = shlex.join(["python", "bench/run.py", *argv])
+    section = report.write_path_section(data, command)
+    print()
+    print("\n".join(section))
+    path = args.results or (None if args.quick else RESULTS)
+    if path is None:
+        print("(quick run: nothing written, pass --results PATH to keep it)")
+        return 0
+    text = path.read_text() if path.exists() else ""
+    path.write_text(replace_section(text, WRITE_PATH_HEADING, section))
+    print(f"the {WRITE_PATH_HEADING[3:]!r} section of {rel(path)} rewritten")
+    return 0
 
 
 # -- profile ----------------------------------------------------------------------------------
@@ -842,6 +922,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"py-spy the named contenders at the largest size instead: {rel(PROFILE)}",
     )
     parser.add_argument("--list", action="store_true", help="list the contenders")
+    parser.add_argument(
+        "--write-path-only",
+        action="store_true",
+        help="only the write-path table (bench/write_path.py): printed, and its section of "
+        "RESULTS.md rewritten (with --quick: printed only)",
+    )
+    parser.add_argument(
+        "--no-write-path", action="store_true", help="leave the write-path table out"
+    )
     return parser.parse_args(argv)
 
 
@@ -930,6 +1019,8 @@ def main(argv: list[str] | None = None) -> int:
     options = options_from(args)
     if args.profile:
         return profile_main(args, argv, options)
+    if args.write_path_only:
+        return write_path_main(args, argv)
     contenders = chosen(args)
     run = report.Run(
         sizes=options.sizes,
@@ -974,6 +1065,11 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             used[contender.name] = python
             run_contender(contender, python, workdir, options, run, commands)
+    write_path: dict[str, Any] | None = None
+    if not args.no_write_path:
+        write_path, why = run_write_path(args.quick)
+        if write_path is None:
+            notes.append(f"write path: not measured, {why}")
     duration = time.monotonic() - started_at
     notes += [f"peer virtualenv {line}" for line in setup_log]
     for name, by_size in run.results.items():
@@ -995,13 +1091,22 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(redis))
     print("\nTargets:")
     print("\n".join(report.targets(run)))
+    if write_path is not None:
+        print("\nWrite path:")
+        print("\n".join(report.write_path_table(write_path)))
+        print("\n".join(report.write_path_targets(write_path)))
     if args.json:
         args.json.write_text(
-            json.dumps({"results": run.results, "redis_n1": run.redis_n1}, indent=1)
+            json.dumps(
+                {"results": run.results, "redis_n1": run.redis_n1, "write_path": write_path},
+                indent=1,
+            )
         )
     path = args.results or (None if args.quick else RESULTS)
     if path is not None:
-        write_results(path, argv, options, run, commands, used, duration, notes, redis_used)
+        write_results(
+            path, argv, options, run, commands, used, duration, notes, redis_used, write_path
+        )
         print(f"\nwritten to {rel(path)} in {duration / 60:.1f} min")
     else:
         print(f"\n(quick run: {duration:.0f} s; nothing written, pass --results PATH to keep it)")

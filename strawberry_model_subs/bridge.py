@@ -24,9 +24,9 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import models
-from django.db.models.signals import m2m_changed, post_save, pre_delete
+from django.db.models.signals import m2m_changed, post_save, pre_delete, pre_save
 
-from .capture import Change, record
+from .capture import Change, record, touch
 from .events import CHANGE_ACTIONS, Action, encode_data
 from .exceptions import NotRegisteredError
 from .layers import in_event_loop
@@ -41,6 +41,7 @@ def connect_model(model: type[models.Model]) -> None:
     """Connect the receivers for ``model`` and its rendered many-to-many relations
     (idempotent; done when a serializer is registered)."""
     label = model._meta.label_lower
+    pre_save.connect(_on_pre_save, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
     post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
     pre_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
     for registration in registrations_for_model(model):
@@ -104,6 +105,10 @@ def m2m_relations(registration: Registration) -> list[Relation]:
 _relations: dict[Registration, list[Relation]] = {}
 
 
+def _on_pre_save(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    touch(sender, instance.pk)
+
+
 def _on_save(
     sender: type[models.Model],
     instance: models.Model,
@@ -116,7 +121,8 @@ def _on_save(
         return
     action = Action.CREATE if created else Action.UPDATE
     pk = instance.pk
-    record(using, [Change(r, pk, action) for r in registrations_for_model(sender)])
+    changes = [Change(r, pk, action, instance=instance) for r in registrations_for_model(sender)]
+    record(using, changes)
 
 
 def _on_delete(

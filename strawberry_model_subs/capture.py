@@ -26,6 +26,8 @@ savepoint), and the transaction's batch keeps one more entry at the end of the c
 
 from __future__ import annotations
 
+import copy
+import itertools
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -34,7 +36,7 @@ from typing import Any
 
 from django.db import connections
 
-from .events import Action
+from .events import Action, encode_data
 from .registry import Registration
 
 logger = logging.getLogger(__name__)
@@ -42,13 +44,45 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class Change:
-    """One object of one stream changed; ``data`` (JSON text) is set when it cannot be read back
-    later (a delete, or a change only this connection can see)."""
+    """One object of one stream changed.
+
+    ``data`` is its representation (JSON text): a delete's is taken before the row goes; a
+    save's (``instance``) on commit, with ``values``, the instance's column values it was made
+    from. A change with neither (many-to-many, ``notify()``, bulk writes) is read back by the
+    publisher.
+    """
 
     registration: Registration
     pk: Any
     action: Action
     data: str | None = None
+    instance: Any = None
+    values: tuple[Any, ...] | None = None
+    #: When ``data`` was taken, on this process's :func:`touch` clock.
+    seq: int = 0
+
+
+_clock = itertools.count(1)
+#: (model, pk) -> the clock when a save of it last began in this process.
+_touched: dict[tuple[Any, str], int] = {}
+MAX_TOUCHED = 100_000
+
+
+def touch(model: Any, pk: Any) -> None:
+    """A save of ``model`` ``pk`` begins in this process (``pre_save``): its event will follow."""
+    if pk is None:
+        return
+    key = (model, str(pk))
+    _touched.pop(key, None)
+    _touched[key] = next(_clock)
+    if len(_touched) > MAX_TOUCHED:
+        for old in list(itertools.islice(_touched, MAX_TOUCHED // 2)):
+            _touched.pop(old, None)
+
+
+def touched_since(model: Any, pk: Any, seq: int) -> bool:
+    """Whether a save of the object began in this process after ``seq``."""
+    return _touched.get((model, str(pk)), 0) > seq
 
 
 #: Where committed changes go: ``(database alias, changes)``; set by the publisher.
@@ -175,13 +209,44 @@ def coalesce(changes: Iterable[Change]) -> list[Change]:
         if action is tail.action:
             result.append(tail)
         else:
-            result.append(Change(tail.registration, tail.pk, action, tail.data))
+            result.append(Change(tail.registration, tail.pk, action, tail.data, tail.instance))
     return result
+
+
+def column_values(instance: Any) -> tuple[Any, ...]:
+    """What the publisher compares with the row it reads back (see ``publisher``)."""
+    return tuple(getattr(instance, f.attname) for f in instance._meta.concrete_fields)
+
+
+def _serialized(change: Change) -> Change | None:
+    """A committed save, serialized from its instance (None when the serializer fails)."""
+    if change.instance is None or change.data is not None:
+        return change
+    instance = change.instance
+    if instance.pk is None:
+        # Deleted later in the same transaction: Django has cleared the primary key.
+        instance = copy.copy(instance)
+        instance.pk = change.pk
+    registration = change.registration
+    try:
+        data = encode_data(registration.serialize(instance))
+    except Exception:
+        logger.exception(
+            "%s could not serialize %s pk=%r for a %s event on stream %r; no event was sent",
+            registration.serializer_class.__name__,
+            registration.model_label,
+            change.pk,
+            change.action.value,
+            registration.stream,
+        )
+        return None
+    values = column_values(instance)
+    return Change(registration, change.pk, change.action, data, None, values, next(_clock))
 
 
 def _emit(using: str, changes: list[Change]) -> None:
     if _sink is None:
-        raise RuntimeError(
-            "no publisher is set up (strawberry_model_subs is not in INSTALLED_APPS)"
-        )
-    _sink(using, changes)
+        raise RuntimeError("no publisher is set up (is strawberry_model_subs in INSTALLED_APPS?)")
+    ready = [c for c in map(_serialized, changes) if c is not None]
+    if ready:
+        _sink(using, ready)

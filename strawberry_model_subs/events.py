@@ -63,6 +63,8 @@ class EventMessage(_EventMessageBase, total=False):
 
     epoch: str
     version: int
+    #: A follow-up: the publisher found the row changed by another process (see ``publisher``).
+    followup: bool
 
 
 class BatchMessage(TypedDict):
@@ -91,6 +93,7 @@ class Event:
     #: The event's place in its stream (see :class:`EventMessage`); None when sent by hand.
     epoch: str | None = None
     version: int | None = None
+    followup: bool = False
     frames: dict[frozenset[str] | None, str] = field(default_factory=dict, repr=False)
 
 
@@ -161,4 +164,5 @@ def decode_event(message: EventMessage) -> Event:
         raw=raw,
         epoch=message.get("epoch"),
         version=message.get("version"),
+        followup=bool(message.get("followup", False)),
     )

@@ -70,8 +70,8 @@ class Hub:
         self._lock = asyncio.Lock()
         #: Joins and leaves finishing after their caller was cancelled (strong references).
         self._detached: set[asyncio.Task[None]] = set()
-        #: stream -> (epoch, pk -> last version dispatched): older events are dropped.
-        self.versions: dict[str, tuple[str, dict[str, int]]] = {}
+        #: stream -> (epoch, pk -> (last version dispatched, hash of its data, a follow-up?)).
+        self.versions: dict[str, tuple[str, dict[str, tuple[int, int, bool]]]] = {}
 
     # -- membership -------------------------------------------------------------------------
 
@@ -196,8 +196,10 @@ class Hub:
     # -- delivery ---------------------------------------------------------------------------
 
     def is_stale(self, event: Event) -> bool:
-        """Whether an event of the same object with a later version was dispatched already
-        (events from several writer processes can cross on their way; the later one wins)."""
+        """Whether to drop ``event``: an event of the same object with a later version was
+        dispatched already (events of several writer processes can cross on their way; the
+        later one wins), or it repeats, as an update with the same data, a follow-up dispatched
+        just before it (or is a follow-up repeating what was just dispatched)."""
         if event.version is None or event.epoch is None:
             return False
         known = self.versions.get(event.stream)
@@ -208,10 +210,16 @@ class Hub:
             return True
         seen = known[1]
         last = seen.pop(event.pk, None)
-        if last is not None and last >= event.version:
-            seen[event.pk] = last
-            return True
-        seen[event.pk] = event.version
+        digest = hash(event.raw)
+        if last is not None:
+            if last[0] >= event.version:
+                seen[event.pk] = last
+                return True
+            if (event.followup or last[2]) and event.action is Action.UPDATE and last[1] == digest:
+                # One of the pair was dispatched: the next plain save is news again.
+                seen[event.pk] = (event.version, digest, False)
+                return True
+        seen[event.pk] = (event.version, digest, event.followup)
         if len(seen) > MAX_VERSIONS:
             for pk in list(itertools.islice(seen, MAX_VERSIONS // 2)):
                 del seen[pk]

@@ -37,7 +37,7 @@ from typing import Any
 
 from django.db import connections
 
-from .capture import Change, set_sink
+from .capture import Change, column_values, set_sink, touched_since
 from .conf import get_settings
 from .events import (
     Action,
@@ -219,9 +219,10 @@ class Publisher:
         prefix = get_settings().GROUP_PREFIX
         local = is_process_local(layer)
         streams = list(dict.fromkeys(change.registration.stream for _, change in batch))
+        # Two versions per change: its own, and one for a follow-up (see _read).
         counts = {s: 0 for s in streams}
         for _, change in batch:
-            counts[change.registration.stream] += 1
+            counts[change.registration.stream] += 2
         if local:
             epoch, tops = self._epoch, {}
             for stream, count in counts.items():
@@ -235,22 +236,27 @@ class Publisher:
         if self._after_outage:
             time.sleep(REJOIN_GRACE)
             self._after_outage = False
-        # The versions of a stream, in order, are its top minus the count, plus one, and so on.
         next_version = {s: tops[s] - counts[s] + 1 for s in streams}
-        data = self._read(batch)
+        data, follow = self._read(batch)
         messages: dict[str, list[EventMessage]] = {s: [] for s in streams}
-        for (_using, change), raw in zip(batch, data, strict=False):
+        for i, ((_using, change), raw) in enumerate(zip(batch, data, strict=True)):
             stream = change.registration.stream
             version = next_version[stream]
-            next_version[stream] += 1
-            if raw is None:
-                continue
-            message = event_message(
-                stream, change.action, change.registration.model_label, change.pk, None, raw=raw
-            )
-            message["epoch"] = epoch
-            message["version"] = version
-            messages[stream].append(message)
+            next_version[stream] += 2
+            model = change.registration.model_label
+            if raw is not None:
+                message = event_message(stream, change.action, model, change.pk, None, raw=raw)
+                message["epoch"] = epoch
+                message["version"] = version
+                messages[stream].append(message)
+            if i in follow:
+                message = event_message(
+                    stream, Action.UPDATE, model, change.pk, None, raw=follow[i]
+                )
+                message["epoch"] = epoch
+                message["version"] = version + 1
+                message["followup"] = True
+                messages[stream].append(message)
         batches: list[tuple[str, BatchMessage]] = [
             (
                 group_name(prefix, stream),
@@ -289,37 +295,53 @@ class Publisher:
         epoch = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
         return epoch, {s: int(v) for s, v in zip(streams, result[1:], strict=False)}
 
-    def _read(self, batch: list[tuple[str, Change]]) -> list[str | None]:
-        """The JSON text of each change: read back and serialized once per object, or as
-        recorded (deletes; changes only their own connection could see)."""
-        wanted: dict[tuple[str, str], set[Any]] = {}
-        for using, change in batch:
-            if change.data is None:
-                wanted.setdefault((using, change.registration.stream), set()).add(change.pk)
-        rendered: dict[tuple[str, str, str], str | None] = {}
-        for (using, stream), pks in wanted.items():
-            registration = next(c.registration for u, c in batch if c.registration.stream == stream)
+    def _read(self, batch: list[tuple[str, Change]]) -> tuple[list[str | None], dict[int, str]]:
+        """The JSON text of each change's event, and the follow-ups: ``{index: JSON}``.
+
+        Each change keeps the representation it was recorded with (one read back now when it
+        has none: many-to-many changes, ``notify()``, bulk writes; none if the row is gone).
+        The last change of each object in the round is checked against the row as it is now,
+        read after the versions were taken: when the row has other values and no later save of
+        it began in this process, another process committed after this change but took its
+        version first, and a follow-up ``update`` with the row as it is goes out after it.
+        """
+        last: dict[tuple[str, str, str], int] = {}
+        for i, (using, change) in enumerate(batch):
+            last[(using, change.registration.stream, pk_key(change.pk))] = i
+        wanted: dict[tuple[str, str], tuple[Any, set[Any]]] = {}
+        for i in last.values():
+            using, change = batch[i]
+            if change.action is not Action.DELETE:
+                key = (using, change.registration.stream)
+                wanted.setdefault(key, (change.registration, set()))[1].add(change.pk)
+        rows: dict[tuple[str, str, str], Any] = {}
+        for (using, stream_name), (registration, pks) in wanted.items():
             try:
                 objects = _fetch(using, registration.model, pks)
             except Exception as exc:
                 connections[using].close()
                 raise _Outage("the database does not answer") from exc
             for obj in objects:
-                rendered[(using, stream, pk_key(obj.pk))] = _serialize(
-                    registration, obj, Action.UPDATE
-                )
-        # An object deleted since its create or update shows the state its delete recorded.
-        for using, change in batch:
-            if change.data is not None and change.action is Action.DELETE:
-                rendered.setdefault(
-                    (using, change.registration.stream, pk_key(change.pk)), change.data
-                )
-        return [
-            change.data
-            if change.data is not None
-            else rendered.get((using, change.registration.stream, pk_key(change.pk)))
-            for using, change in batch
-        ]
+                rows[(using, stream_name, pk_key(obj.pk))] = obj
+        result: list[str | None] = []
+        follow: dict[int, str] = {}
+        for i, (using, change) in enumerate(batch):
+            found = (using, change.registration.stream, pk_key(change.pk))
+            row = rows.get(found) if last[found] == i else None
+            if change.data is None:
+                result.append(None if row is None else _serialize(change.registration, row))
+                continue
+            result.append(change.data)
+            if (
+                row is not None
+                and change.values is not None
+                and column_values(row) != change.values
+                and not touched_since(change.registration.model, change.pk, change.seq)
+            ):
+                raw = _serialize(change.registration, row)
+                if raw is not None:
+                    follow[i] = raw
+        return result, follow
 
 
 def _close_connections() -> None:
@@ -332,7 +354,7 @@ def _fetch(using: str, model: Any, pks: Iterable[Any]) -> list[Any]:
     return list(model._base_manager.using(using).filter(pk__in=list(pks)))
 
 
-def _serialize(registration: Any, obj: Any, action: Action) -> str | None:
+def _serialize(registration: Any, obj: Any, action: Action = Action.UPDATE) -> str | None:
     try:
         return encode_data(registration.serialize(obj))
     except Exception:

@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from django.db import models, transaction
 
-from .capture import Change, record
+from .capture import Change, record, touch
 from .events import Action
 from .registry import registrations_for_model
 
@@ -51,6 +51,8 @@ class NotifyingQuerySet(models.QuerySet[M]):
             pks = list(self.select_for_update().values_list("pk", flat=True))
             if not pks:
                 return 0
+            for pk in pks:
+                touch(self.model, pk)
             count = self.model._base_manager.using(self.db).filter(pk__in=pks).update(**kwargs)
             self._record(pks, Action.UPDATE)
         return count

@@ -27,10 +27,17 @@ from tests.testapp.models import Category
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def event(pk: str, version: int | None, epoch: str | None = "0001-a") -> Event:
-    data = {"id": int(pk)}
+def event(
+    pk: str,
+    version: int | None,
+    epoch: str | None = "0001-a",
+    name: str = "x",
+    followup: bool = False,
+) -> Event:
+    data = {"id": int(pk), "name": name}
+    raw = json.dumps(data)
     return Event(
-        "categories", Action.UPDATE, "testapp.category", pk, data, json.dumps(data), epoch, version
+        "categories", Action.UPDATE, "testapp.category", pk, data, raw, epoch, version, followup
     )
 
 
@@ -45,6 +52,19 @@ def test_the_hub_drops_an_event_older_than_one_it_dispatched() -> None:
     # A new epoch (the versions' store was lost) starts afresh; the old one is over.
     assert not hub.is_stale(event("1", 1, "0002-b"))
     assert hub.is_stale(event("1", 9, "0001-a"))
+
+
+def test_the_hub_drops_an_update_that_repeats_a_follow_up() -> None:
+    """A writer that read the row another process had just committed sends it as a follow-up;
+    that process's own event, with the same data, then says nothing new (and vice versa)."""
+    hub = Hub(layer=None)
+    assert not hub.is_stale(event("1", 1, name="a"))
+    assert not hub.is_stale(event("1", 2, name="b", followup=True))
+    assert hub.is_stale(event("1", 3, name="b"))
+    assert not hub.is_stale(event("1", 5, name="c"))
+    assert hub.is_stale(event("1", 6, name="c", followup=True))
+    # Two plain saves with the same data are two events.
+    assert not hub.is_stale(event("1", 7, name="c"))
 
 
 def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
