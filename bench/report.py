@@ -551,7 +551,13 @@ def write_path_section(data: Result, command: str, heading: bool = True) -> list
         f"`{o['prefix']}.bench-items`, counting the events of each `sms.events` message; "
         "**received/expected** is over the measured rounds. **CPU µs/save**: process CPU (every "
         "thread: the saving one, the publisher, the subscriber) per save; PostgreSQL's is not "
-        "in it.",
+        "in it."
+        + (
+            f" The machine ({data['cores']} cores) had a 1-minute load average of "
+            f"{data['load'][0]:.2f} before the run and {data['load'][1]:.2f} after it."
+            if data.get("load")
+            else ""
+        ),
         "",
         *write_path_table(data),
         "",

@@ -521,7 +521,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     chosen = [WRITE_LAYERS_BY_NAME[name] for name in args.layers.split(",") if name]
     results: dict[str, Any] = {}
     down = redis_down(args.redis) if any(layer.redis for layer in chosen) else None
-    started = perf()
+    started, load = perf(), os.getloadavg()[0]
     for layer in chosen:
         if layer.redis and down:
             results[layer.name] = {"layer": layer.name, "skipped": down}
@@ -541,6 +541,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         },
         "layers": results,
         "duration_s": perf() - started,
+        # The machine's 1-minute load average before and after: other work competing for it.
+        "load": [load, os.getloadavg()[0]],
+        "cores": os.cpu_count(),
     }
 
 
@@ -556,7 +559,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--saves", type=int, default=2000, help="saves per measure")
     parser.add_argument("--warmup", type=int, default=200, help="saves of each model before")
-    parser.add_argument("--rounds", type=int, default=7, help="plain/registered rounds")
+    parser.add_argument("--rounds", type=int, default=5, help="plain/registered rounds")
     parser.add_argument("--rows", type=int, default=200, help="rows of each model")
     parser.add_argument(
         "--profile",

@@ -107,6 +107,7 @@ class Publisher:
     def put(self, using: str, changes: list[Change]) -> None:
         """Queue committed changes; returns at once."""
         if _reads_here(using):
+            # Nothing to check against later either: no other connection sees these rows.
             read = [_with_data(using, change) for change in changes]
             changes = [c for c in read if c is not None]
         limit = max(1, get_settings().PUBLISH_BUFFER_SIZE)
@@ -311,7 +312,7 @@ class Publisher:
         wanted: dict[tuple[str, str], tuple[Any, set[Any]]] = {}
         for i in last.values():
             using, change = batch[i]
-            if change.action is not Action.DELETE:
+            if change.data is None or change.values is not None:
                 key = (using, change.registration.stream)
                 wanted.setdefault(key, (change.registration, set()))[1].add(change.pk)
         rows: dict[tuple[str, str, str], Any] = {}
@@ -379,10 +380,14 @@ def _reads_here(using: str) -> bool:
 
 
 def _with_data(using: str, change: Change) -> Change | None:
-    if change.data is not None:
+    if change.data is not None and change.values is None:
         return change
     objects = _fetch(using, change.registration.model, [change.pk])
-    if not objects:
+    if change.data is not None:
+        # The row as committed, if the instance held something else (a rolled-back savepoint).
+        if not objects or column_values(objects[0]) == change.values:
+            return Change(change.registration, change.pk, change.action, change.data)
+    elif not objects:
         return None
     raw = _serialize(change.registration, objects[0], change.action)
     if raw is None:
