@@ -226,7 +226,7 @@ def _changes(objects: Any, action: Action | str) -> tuple[str | None, list[Chang
         using = objects._state.db
     elif isinstance(objects, models.QuerySet):
         model, using = objects.model, objects.db
-        items = list(objects) if action is Action.DELETE else objects.values_list("pk", flat=True)
+        items = list(objects)
     else:
         items = list(objects)
         if not items:
@@ -256,7 +256,7 @@ def _changes(objects: Any, action: Action | str) -> tuple[str | None, list[Chang
                     if change is not None:
                         changes.append(change)
                 else:
-                    changes.append(Change(registration, item.pk, action))
+                    changes.append(Change(registration, item.pk, action, instance=item))
         else:
             changes.extend(Change(registration, item, action) for registration in registered)
     return using, changes
@@ -266,9 +266,9 @@ def notify(objects: Any, action: Action | str) -> None:
     """Send events by hand for one object, an iterable of objects of one model, or a QuerySet.
 
     For changes the signals do not see: ``QuerySet.update()``, ``bulk_create()``, raw SQL or
-    another program (or use :class:`~strawberry_model_subs.NotifyingQuerySet`). Each object is
-    read back from the database and serialized when the event is published, so the event shows
-    its committed state; a ``delete`` is serialized now, from the objects given. Inside a
+    another program (or use :class:`~strawberry_model_subs.NotifyingQuerySet`). The objects
+    given are serialized as saves are: on commit (a QuerySet is read once, now); a ``delete``
+    at once, from the objects given. Inside a
     transaction the events are sent when it commits (coalesced with its other changes), and
     never if it rolls back. Call it from synchronous code; from async code use :func:`anotify`.
 

@@ -112,34 +112,34 @@ class _Batch:
     def __init__(self, using: str) -> None:
         self.using = using
         self.tokens: list[_Token] = []
-        self.entry: tuple[set[Any], Callable[[], None], bool] = self._new_entry()
+        self.flush_entry: Callable[[], None] = self._new_flush()
 
-    def _new_entry(self) -> tuple[set[Any], Callable[[], None], bool]:
-        entry: tuple[set[Any], Callable[[], None], bool]
+    # Entries are matched by their callable: a savepoint rollback rebuilds the list's tuples.
 
+    def _new_flush(self) -> Callable[[], None]:
         def flush() -> None:
             # An earlier entry, left behind when another callback was queued after it, is void.
-            if self.entry is entry:
+            if self.flush_entry is flush:
                 self.flush()
 
-        entry = (set(), flush, False)
-        return entry
+        return flush
 
     def alive(self, pending: list[Any]) -> bool:
-        if pending and pending[-1] is self.entry:
+        if pending and pending[-1][1] is self.flush_entry:
             return True
-        return any(item is self.entry for item in pending)
+        return any(item[1] is self.flush_entry for item in pending)
 
     def add(self, connection: Any, change: Change) -> None:
         pending = connection.run_on_commit
-        if pending and pending[-1] is self.entry:
+        if pending and pending[-1][1] is self.flush_entry:
             pending.pop()
         else:
-            self.entry = self._new_entry()
+            self.flush_entry = self._new_flush()
         token = _Token(change)
         self.tokens.append(token)
         connection.on_commit(token)
-        connection.run_on_commit.append(self.entry)
+        # With no savepoint ids: no rollback of a savepoint removes it.
+        connection.run_on_commit.append((set(), self.flush_entry, False))
 
     def flush(self) -> None:
         if _batches.get(self.using) is self:

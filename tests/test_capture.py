@@ -342,3 +342,23 @@ async def test_the_notifying_queryset_sends_bulk_writes(listen: Listen) -> None:
     # QuerySet.delete() sends its events without the opt-in.
     await sync_to_async(lambda: Article.objects.filter(pk=made[0].pk).delete())()
     assert (await received(receive, 1))[0][:2] == ("delete", str(made[0].pk))
+
+
+async def test_changes_after_a_rolled_back_savepoint_still_coalesce(listen: Listen) -> None:
+    receive = await listen("categories")
+
+    def work() -> int:
+        with transaction.atomic():
+            first = Category.objects.create(name="a")
+            with contextlib.suppress(Rollback), transaction.atomic():
+                Category.objects.create(name="never")
+                raise Rollback
+            second = Category.objects.create(name="b")
+            first.name = "a2"
+            first.save()
+            second.delete()
+        return first.pk
+
+    pk = await sync_to_async(work)()
+    assert await received(receive, 1) == [("create", str(pk), {"id": pk, "name": "a2"})]
+    await marker(receive)

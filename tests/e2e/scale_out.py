@@ -365,10 +365,8 @@ def expected_changes(
 ) -> list[Change]:
     """The events ``save_products`` must cause for ``ops``, in order.
 
-    Autocommit: each event carries the name at its operation. One transaction (``atomic``): a save
-    is serialized when the transaction commits (the committed state, README "Events, transactions
-    and notify"), so it carries the product's last name in the transaction; a delete or a
-    ``notify()`` is serialized when it happens.
+    Autocommit: each event carries the name at its operation. One transaction (``atomic``): one
+    event per product, with its last name in the transaction.
     """
     names: dict[object, str] = {}
     steps: list[tuple[str, object, str, bool]] = []  # action, ref, name at the time, is a save
@@ -389,14 +387,26 @@ def expected_changes(
             steps.append(("delete", op["ref"], names[op["ref"]], False))
         elif kind != "rolled_back_savepoint":
             raise ValueError(f"unknown op {op!r}")
-    return [
-        Change(
-            action,
-            ref if isinstance(ref, int) else pks[str(ref)],
-            names[ref] if atomic and is_save else name,
-        )
-        for action, ref, name, is_save in steps
-    ]
+
+    def pk(ref: object) -> int:
+        return ref if isinstance(ref, int) else pks[str(ref)]
+
+    if not atomic:
+        return [Change(action, pk(ref), name) for action, ref, name, _ in steps]
+    # One transaction: the changes of each product coalesce into one event with its last state,
+    # in the order the products were first changed (README "Events, transactions and notify").
+    first: dict[object, str] = {}
+    last: dict[object, str] = {}
+    for action, ref, _name, _is_save in steps:
+        first.setdefault(ref, action)
+        last[ref] = action
+    coalesced = []
+    for ref, head in first.items():
+        existed, exists = head != "create", last[ref] != "delete"
+        if existed or exists:
+            action = "update" if existed and exists else ("create" if exists else "delete")
+            coalesced.append(Change(action, pk(ref), names[ref]))
+    return coalesced
 
 
 def by_object(changes: Sequence[Change]) -> dict[int, list[Change]]:
@@ -689,7 +699,15 @@ class Audience:
         """
         await self._close_batch(changes, "the marker after the changes", timeout)
 
-    async def _close_batch(self, changes: Sequence[Change], what: str, timeout: float) -> None:
+    async def barrier(
+        self, what: str = "the marker after the changes", timeout: float = EXPECT_TIMEOUT
+    ) -> list[list[Change]]:
+        """What each subscriber received (markers left out) up to a fresh marker, which every
+        one of them must receive within ``timeout``; the next changes are read after it.
+
+        For changes whose exact events are not known in advance (concurrent writers): like
+        :meth:`expect`, the changes must all have been sent already.
+        """
         name = await self._mark()
         ends = await asyncio.gather(
             *(
@@ -697,15 +715,21 @@ class Audience:
                 for s in self.subscribers
             )
         )
-        problems = []
+        received = []
         for subscriber, end in zip(self.subscribers, ends, strict=True):
-            received = [
-                c for c in subscriber.changes(subscriber.start, end) if not self._is_marker(c)
-            ]
-            expected = [c for c in changes if subscriber.matches(c)]
-            if received != expected:
-                problems.append(describe_mismatch(subscriber.label, expected, received))
+            received.append(
+                [c for c in subscriber.changes(subscriber.start, end) if not self._is_marker(c)]
+            )
             subscriber.start = end + 1
+        return received
+
+    async def _close_batch(self, changes: Sequence[Change], what: str, timeout: float) -> None:
+        problems = []
+        received = await self.barrier(what, timeout)
+        for subscriber, got in zip(self.subscribers, received, strict=True):
+            expected = [c for c in changes if subscriber.matches(c)]
+            if got != expected:
+                problems.append(describe_mismatch(subscriber.label, expected, got))
         assert not problems, "\n\n".join(problems)
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import strawberry
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.db import transaction
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
-from strawberry_model_subs import subscription_type
+from strawberry_model_subs import flush_events, subscription_type
 
 from . import serializers  # noqa: F401  (registers the streams)
 from .models import Category, Note, Product, Review
@@ -111,4 +114,19 @@ class Mutation:
         return True
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=subscription_type())
+class PublishedBeforeAnswer(SchemaExtension):
+    """Answer a mutation once the events it caused are on the channel layer (saves publish from a
+    background thread), so that a test can order what it does next on the answer."""
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        yield
+        if self.execution_context.operation_type is OperationType.MUTATION:
+            await sync_to_async(flush_events, thread_sensitive=False)(10.0)
+
+
+schema = strawberry.Schema(
+    query=Query,
+    mutation=Mutation,
+    subscription=subscription_type(),
+    extensions=[PublishedBeforeAnswer],
+)
