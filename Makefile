@@ -46,7 +46,8 @@ format: venv
 run: venv
 	$(BIN)/python -m sample_site
 
-# The benchmark (bench/run.py --help): make bench, or e.g. make bench BENCH_ARGS=--quick
+# The benchmark (bench/run.py --help): make bench, or e.g. make bench BENCH_ARGS=--quick;
+# make bench BENCH_ARGS=--write-path-only runs only the write-path table (bench/write_path.py).
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

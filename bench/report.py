@@ -548,13 +548,17 @@ def write_path_section(data: Result, command: str, heading: bool = True) -> list
         "work (versions, read-back, serialization, the send). One subscriber in the process "
         "counts the events that arrive: a sink joined to the process's hub on the in-memory "
         "layer; on the Redis layers a receiver of its own layer instance in the group "
-        f"`{o['prefix']}.bench-items`, counting the events of each `sms.events` message; "
-        "**received/expected** is over the measured rounds. **CPU µs/save**: process CPU (every "
+        f"`{o['prefix']}.bench-items`, counting the events of each `sms.events` message (its "
+        "receiving and decoding are in the measured process, where a deployment has them in the "
+        "server processes); **received/expected** is over the measured rounds. **CPU µs/save**: "
+        "process CPU (every "
         "thread: the saving one, the publisher, the subscriber) per save; PostgreSQL's is not "
         "in it."
         + (
-            f" The machine ({data['cores']} cores) had a 1-minute load average of "
-            f"{data['load'][0]:.2f} before the run and {data['load'][1]:.2f} after it."
+            f" The library at `{data.get('library', 'unknown')}`. The machine "
+            f"({data['cores']} cores) had a 1-minute load average of "
+            f"{data['load'][0]:.2f} before the run and {data['load'][1]:.2f} after it (this "
+            "run's own processes count in the second)."
             if data.get("load")
             else ""
         ),

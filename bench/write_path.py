@@ -36,6 +36,7 @@ import gc
 import json
 import os
 import pstats
+import re
 import shlex
 import socket
 import statistics
@@ -79,7 +80,7 @@ def say(message: str) -> None:
 # -- the child: one layer ---------------------------------------------------------------------
 
 
-def reset_database(pg: str, name: str) -> None:
+def reset_database(pg: str, name: str, create: bool = True) -> None:
     """Drop and create the benchmark's own database (trust auth, user postgres)."""
     import psycopg
 
@@ -88,7 +89,8 @@ def reset_database(pg: str, name: str) -> None:
         host=host, port=int(port), user="postgres", dbname="postgres", autocommit=True
     ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def reset_redis(url: str, prefix: str) -> int:
@@ -255,9 +257,12 @@ def profile_rows(
 
 
 def short_path(path: str) -> str:
-    for marker in ("site-packages/", "lib/python3"):
-        if marker in path:
-            return path.split(marker, 1)[1]
+    """A profiled file's path: inside site-packages, the standard library or the repository."""
+    if "site-packages/" in path:
+        return path.split("site-packages/", 1)[1]
+    stdlib = re.match(r".*/lib/python3\.\d+/(.*)", path)
+    if stdlib:
+        return stdlib.group(1)
     with contextlib.suppress(ValueError):
         return str(Path(path).resolve().relative_to(ROOT))
     return path
@@ -516,17 +521,45 @@ def run_layer(args: argparse.Namespace, layer: WriteLayer) -> dict[str, Any]:
     return result
 
 
+def library_revision() -> str:
+    """The commit the library was measured at, and whether its files had changes on top."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "strawberry_model_subs"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head} with uncommitted changes" if dirty else head
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Every chosen layer, one child process each; everything the report needs."""
     chosen = [WRITE_LAYERS_BY_NAME[name] for name in args.layers.split(",") if name]
     results: dict[str, Any] = {}
     down = redis_down(args.redis) if any(layer.redis for layer in chosen) else None
-    started, load = perf(), os.getloadavg()[0]
+    started, load, revision = perf(), os.getloadavg()[0], library_revision()
     for layer in chosen:
         if layer.redis and down:
             results[layer.name] = {"layer": layer.name, "skipped": down}
             continue
         results[layer.name] = run_layer(args, layer)
+    # Leave nothing behind on the shared services: the database, the Redis keys of the prefix.
+    with contextlib.suppress(Exception):
+        reset_database(args.pg, args.db, create=False)
+    if any(layer.redis for layer in chosen) and not down:
+        with contextlib.suppress(Exception):
+            reset_redis(f"redis://{args.redis}/{args.redis_db}", args.prefix)
     return {
         "options": {
             "saves": args.saves,
@@ -544,6 +577,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         # The machine's 1-minute load average before and after: other work competing for it.
         "load": [load, os.getloadavg()[0]],
         "cores": os.cpu_count(),
+        "library": revision,
     }
 
 
