@@ -314,9 +314,9 @@ class Publisher:
         for i, (using, change) in enumerate(batch):
             last[(using, change.registration.stream, pk_key(change.pk))] = i
         wanted: dict[tuple[str, str], tuple[Any, set[Any]]] = {}
-        for i in last.values():
-            using, change = batch[i]
-            if change.data is None or (check and change.values is not None):
+        lasts = set(last.values())
+        for i, (using, change) in enumerate(batch):
+            if change.data is None or (check and i in lasts and change.values is not None):
                 key = (using, change.registration.stream)
                 wanted.setdefault(key, (change.registration, set()))[1].add(change.pk)
         rows: dict[tuple[str, str, str], Any] = {}
@@ -332,10 +332,11 @@ class Publisher:
         follow: dict[int, str] = {}
         for i, (using, change) in enumerate(batch):
             found = (using, change.registration.stream, pk_key(change.pk))
-            row = rows.get(found) if last[found] == i else None
             if change.data is None:
+                row = rows.get(found)
                 result.append(None if row is None else _serialize(change.registration, row))
                 continue
+            row = rows.get(found) if last[found] == i else None
             result.append(change.data)
             if (
                 row is not None
