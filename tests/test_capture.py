@@ -362,3 +362,23 @@ async def test_changes_after_a_rolled_back_savepoint_still_coalesce(listen: List
     pk = await sync_to_async(work)()
     assert await received(receive, 1) == [("create", str(pk), {"id": pk, "name": "a2"})]
     await marker(receive)
+
+
+async def test_an_m2m_change_then_a_save_send_two_events(listen: Listen) -> None:
+    """Both may reach the publisher in one round: the m2m change, which has no data of its own,
+    is read back all the same."""
+    articles = await listen("articles")
+    topic = await Topic.objects.acreate(name="t")
+    article = await Article.objects.acreate(title="a")
+    await articles()
+
+    def add_then_save() -> None:
+        article.topics.add(topic)
+        article.title = "b"
+        article.save()
+
+    await sync_to_async(add_then_save)()
+    events = await received(articles, 2)
+    assert [e[0] for e in events] == ["update", "update"]
+    assert events[-1][2] == {"id": article.pk, "title": "b", "topics": [topic.pk]}
+    assert events[0][2]["topics"] == [topic.pk]
