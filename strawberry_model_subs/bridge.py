@@ -26,8 +26,8 @@ from asgiref.sync import sync_to_async
 from django.db import models
 from django.db.models.signals import m2m_changed, post_save, pre_delete, pre_save
 
-from .capture import Change, record, touch
-from .events import CHANGE_ACTIONS, Action, encode_data
+from .capture import Change, record, serialize, touch
+from .events import CHANGE_ACTIONS, Action
 from .exceptions import NotRegisteredError
 from .layers import in_event_loop
 from .registry import Registration, registrations, registrations_for_model
@@ -134,18 +134,8 @@ def _on_delete(
 
 def _snapshot(registration: Registration, instance: models.Model) -> Change | None:
     """A delete carrying the object as it is now (relations included)."""
-    try:
-        data = encode_data(registration.serialize(instance))
-    except Exception:
-        logger.exception(
-            "%s could not serialize %s pk=%r for a delete event on stream %r; no event was sent",
-            registration.serializer_class.__name__,
-            registration.model_label,
-            instance.pk,
-            registration.stream,
-        )
-        return None
-    return Change(registration, instance.pk, Action.DELETE, data)
+    data = serialize(registration, instance, Action.DELETE)
+    return None if data is None else Change(registration, instance.pk, Action.DELETE, data)
 
 
 def _on_m2m_changed(

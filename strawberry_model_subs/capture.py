@@ -142,8 +142,8 @@ class _Batch:
         connection.run_on_commit.append((set(), self.flush_entry, False))
 
     def flush(self) -> None:
-        if _batches.get(self.using) is self:
-            del _batches[self.using]
+        if _batches.by_alias.get(self.using) is self:
+            del _batches.by_alias[self.using]
         try:
             changes = coalesce(t.change for t in self.tokens if t.confirmed)
             if changes:
@@ -153,17 +153,10 @@ class _Batch:
 
 
 class _Batches(threading.local):
+    """Each thread's open batch per database alias (connections are per thread too)."""
+
     def __init__(self) -> None:
         self.by_alias: dict[str, _Batch] = {}
-
-    def get(self, using: str) -> _Batch | None:
-        return self.by_alias.get(using)
-
-    def __setitem__(self, using: str, batch: _Batch) -> None:
-        self.by_alias[using] = batch
-
-    def __delitem__(self, using: str) -> None:
-        del self.by_alias[using]
 
 
 _batches = _Batches()
@@ -178,9 +171,9 @@ def record(using: str | None, changes: Iterable[Change]) -> None:
         if batch:
             _emit(alias, batch)
         return
-    current = _batches.get(alias)
+    current = _batches.by_alias.get(alias)
     if current is None or not current.alive(connection.run_on_commit):
-        current = _batches[alias] = _Batch(alias)
+        current = _batches.by_alias[alias] = _Batch(alias)
     for change in changes:
         current.add(connection, change)
 
@@ -218,6 +211,23 @@ def column_values(instance: Any) -> tuple[Any, ...]:
     return tuple(getattr(instance, f.attname) for f in instance._meta.concrete_fields)
 
 
+def serialize(registration: Registration, instance: Any, action: Action) -> str | None:
+    """The JSON text of ``instance``'s representation for an event, or None, logged, when the
+    serializer raises (the change is committed whatever happens to its event)."""
+    try:
+        return encode_data(registration.serialize(instance))
+    except Exception:
+        logger.exception(
+            "%s could not serialize %s pk=%r for a %s event on stream %r; no event was sent",
+            registration.serializer_class.__name__,
+            registration.model_label,
+            instance.pk,
+            action.value,
+            registration.stream,
+        )
+        return None
+
+
 def _serialized(change: Change) -> Change | None:
     """A committed save, serialized from its instance (None when the serializer fails)."""
     if change.instance is None or change.data is not None:
@@ -227,21 +237,11 @@ def _serialized(change: Change) -> Change | None:
         # Deleted later in the same transaction: Django has cleared the primary key.
         instance = copy.copy(instance)
         instance.pk = change.pk
-    registration = change.registration
-    try:
-        data = encode_data(registration.serialize(instance))
-    except Exception:
-        logger.exception(
-            "%s could not serialize %s pk=%r for a %s event on stream %r; no event was sent",
-            registration.serializer_class.__name__,
-            registration.model_label,
-            change.pk,
-            change.action.value,
-            registration.stream,
-        )
+    data = serialize(change.registration, instance, change.action)
+    if data is None:
         return None
     values = column_values(instance)
-    return Change(registration, change.pk, change.action, data, None, values, next(_clock))
+    return Change(change.registration, change.pk, change.action, data, None, values, next(_clock))
 
 
 def _emit(using: str, changes: list[Change]) -> None:

@@ -37,13 +37,12 @@ from typing import Any
 
 from django.db import connections
 
-from .capture import Change, column_values, set_sink, touched_since
+from .capture import Change, column_values, serialize, set_sink, touched_since
 from .conf import get_settings
 from .events import (
     Action,
     BatchMessage,
     EventMessage,
-    encode_data,
     event_message,
     group_name,
     pk_key,
@@ -334,7 +333,9 @@ class Publisher:
             found = (using, change.registration.stream, pk_key(change.pk))
             if change.data is None:
                 row = rows.get(found)
-                result.append(None if row is None else _serialize(change.registration, row))
+                result.append(
+                    None if row is None else serialize(change.registration, row, Action.UPDATE)
+                )
                 continue
             row = rows.get(found) if last[found] == i else None
             result.append(change.data)
@@ -344,7 +345,7 @@ class Publisher:
                 and column_values(row) != change.values
                 and not touched_since(change.registration.model, change.pk, change.seq)
             ):
-                raw = _serialize(change.registration, row)
+                raw = serialize(change.registration, row, Action.UPDATE)
                 if raw is not None:
                     follow[i] = raw
         return result, follow
@@ -358,21 +359,6 @@ def _close_connections() -> None:
 def _fetch(using: str, model: Any, pks: Iterable[Any]) -> list[Any]:
     # The base manager: a default manager may hide rows (soft deletes) the event must show.
     return list(model._base_manager.using(using).filter(pk__in=list(pks)))
-
-
-def _serialize(registration: Any, obj: Any, action: Action = Action.UPDATE) -> str | None:
-    try:
-        return encode_data(registration.serialize(obj))
-    except Exception:
-        logger.exception(
-            "%s could not serialize %s pk=%r for a %s event on stream %r; no event was sent",
-            registration.serializer_class.__name__,
-            registration.model_label,
-            obj.pk,
-            action.value,
-            registration.stream,
-        )
-        return None
 
 
 def _reads_here(using: str) -> bool:
@@ -394,7 +380,7 @@ def _with_data(using: str, change: Change) -> Change | None:
             return Change(change.registration, change.pk, change.action, change.data)
     elif not objects:
         return None
-    raw = _serialize(change.registration, objects[0], change.action)
+    raw = serialize(change.registration, objects[0], change.action)
     if raw is None:
         return None
     return Change(change.registration, change.pk, change.action, raw)

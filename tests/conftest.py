@@ -19,6 +19,9 @@ from strawberry_model_subs.publisher import get_publisher
 from strawberry_model_subs.testing import StreamClient
 from tests.testapp.asgi import application
 
+#: The two-server cluster fixtures of the scale-out and writer e2e tests.
+pytest_plugins = ["tests.e2e.cluster"]
+
 #: The layers of the services configuration, which tests/run_services.py selects.
 SERVICE_LAYERS = ("redis", "redis-pubsub")
 

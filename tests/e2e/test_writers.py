@@ -37,7 +37,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,31 +51,19 @@ import redis
 from tests.testapp.tasks import BROKER_URL
 from tests.testapp.tasks import save_products as save_products_task
 
-from .harness import ROOT, create_product, log_problems, update_product
+from .cluster import Cluster
+from .harness import ROOT, create_product
 from .scale_out import (
     COMMAND_TIMEOUT,
     PG_NAME,
     Audience,
     Change,
-    RedisServer,
-    ScaleOutServer,
-    StreamInbox,
     Subscriber,
-    TypedInbox,
-    ensure_database,
     expected_changes,
-    services_env,
-    stream_change,
-    stream_inbox,
-    typed_change,
-    typed_inbox,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
-HTTP_TIMEOUT = 30.0
-EVERY_CHANGE = "subscription { productChanged { action data { id name } } }"
-EVERY_UPDATE = "subscription { productChanged(action: UPDATE) { action data { id name } } }"
 WRITER_SCRIPT = Path(__file__).with_name("writer_script.py")
 #: Seconds a Celery worker may take to start and run a task, and to exit after SIGTERM.
 TASK_TIMEOUT = 60.0
@@ -96,142 +84,6 @@ PUBLISH_ERRORS = ("could not publish", "not published", "are lost", "were lost")
 def server_log() -> None:
     """Replaces the e2e suite's fixture of the same name, which checks its shared SQLite server:
     these tests start their own servers and check their logs (see ``cluster``)."""
-
-
-@pytest.fixture(scope="session")
-def scale_out_db() -> None:
-    ensure_database()
-
-
-# -- two servers on one Redis -----------------------------------------------------------------
-
-
-@dataclass
-class Cluster:
-    """Two servers on one private Redis; how far each server's log has been checked."""
-
-    a: ScaleOutServer
-    b: ScaleOutServer
-    redis: RedisServer
-    checked: dict[str, int]
-
-    @property
-    def servers(self) -> tuple[ScaleOutServer, ScaleOutServer]:
-        return self.a, self.b
-
-    @property
-    def env(self) -> dict[str, str]:
-        """The environment of a writer process on the same database and layer."""
-        return services_env(self.redis.url)
-
-    def check_logs(self) -> None:
-        """The servers logged no traceback and no ``ERROR:`` line since the last check."""
-        problems = []
-        for server in self.servers:
-            text, self.checked[server.name] = server.log_since(self.checked[server.name])
-            problems += [f"{server.name}: {problem}" for problem in log_problems(text)]
-        assert not problems, "the servers logged errors:\n" + "\n\n".join(problems)
-
-
-@pytest.fixture(scope="module")
-def two_servers(scale_out_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    redis_server = RedisServer(tmp_path_factory.mktemp("redis"))
-    a = ScaleOutServer(tmp_path_factory.mktemp("server-a"), name="server A")
-    b = ScaleOutServer(tmp_path_factory.mktemp("server-b"), name="server B")
-    with contextlib.ExitStack() as stack:
-        stack.callback(redis_server.stop)
-        redis_server.start()
-        for server in (a, b):
-            server.redis_url = redis_server.url
-            stack.callback(server.stop)
-            server.start()
-        cluster = Cluster(a, b, redis_server, {a.name: 0, b.name: 0})
-        yield cluster
-    cluster.check_logs()  # what they logged after the last test, shutdown included
-
-
-@pytest.fixture
-def cluster(two_servers: Cluster) -> Iterator[Cluster]:
-    """The two servers; their logs are checked after the test."""
-    yield two_servers
-    two_servers.check_logs()
-
-
-@pytest.fixture
-async def http_clients(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
-    """An HTTP client for each server (A, then B)."""
-    async with contextlib.AsyncExitStack() as stack:
-        yield tuple(
-            [
-                await stack.enter_async_context(
-                    httpx.AsyncClient(base_url=server.http_url, timeout=HTTP_TIMEOUT)
-                )
-                for server in cluster.servers
-            ]
-        )
-
-
-@pytest.fixture
-async def audience(
-    cluster: Cluster, http_clients: tuple[httpx.AsyncClient, ...]
-) -> AsyncIterator[Audience]:
-    """Four subscriptions on each server, all in place, all matching the marker's updates.
-
-    On each server: a stream socket subscribed to every change through the OTHER server, a stream
-    socket subscribed to the updates of the marker product, and a graphql-transport-ws connection
-    with two typed subscriptions, to every change and to every update.
-    """
-    http_a, http_b = http_clients
-    marker_pk = await create_product(http_a, "marker")
-    subscribers: list[Subscriber] = []
-    async with contextlib.AsyncExitStack() as stack:
-        for server, http, other, other_http in (
-            (cluster.a, http_a, cluster.b, http_b),
-            (cluster.b, http_b, cluster.a, http_a),
-        ):
-            every: StreamInbox = await stack.enter_async_context(
-                stream_inbox(server.ws_url, f"{server.name} stream socket (every change)")
-            )
-            await every.subscribe(other_http, action="ALL_ACTIONS", data=["ID", "NAME"])
-            marker_updates: StreamInbox = await stack.enter_async_context(
-                stream_inbox(server.ws_url, f"{server.name} stream socket (marker updates)")
-            )
-            await marker_updates.subscribe(http, action="UPDATE", pk=marker_pk, data=["ID", "NAME"])
-            typed: TypedInbox = await stack.enter_async_context(
-                typed_inbox(server.ws_url, f"{server.name} graphql-transport-ws")
-            )
-            await typed.start("every", EVERY_CHANGE)
-            await typed.start("updates", EVERY_UPDATE)
-            subscribers += [
-                Subscriber(
-                    f"{server.name} stream socket (every change, subscribed through {other.name})",
-                    every,
-                    stream_change,
-                ),
-                Subscriber(
-                    f"{server.name} stream socket (updates of product {marker_pk})",
-                    marker_updates,
-                    stream_change,
-                    action="update",
-                    pk=marker_pk,
-                ),
-                Subscriber(
-                    f"{server.name} productChanged (every change)", typed, typed_change("every")
-                ),
-                Subscriber(
-                    f"{server.name} productChanged(action: UPDATE)",
-                    typed,
-                    typed_change("updates"),
-                    action="update",
-                ),
-            ]
-
-        async def rename_marker(name: str) -> None:
-            await update_product(http_a, marker_pk, name)
-
-        audience = Audience(subscribers, marker_pk, rename_marker)
-        await audience.sync()
-        yield audience
 
 
 # -- writer processes -------------------------------------------------------------------------

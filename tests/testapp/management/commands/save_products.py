@@ -58,13 +58,19 @@ class Command(BaseCommand):
             help="with --atomic: print the pks, then wait for a line on stdin before committing",
         )
 
-    def handle(self, *args: Any, **options: Any) -> None:
+    @staticmethod
+    def load_ops(text: str) -> list[Any]:
+        """The ``ops`` argument, parsed (CommandError when it is no JSON list)."""
         try:
-            ops = json.loads(options["ops"])
+            ops = json.loads(text)
         except json.JSONDecodeError as exc:
             raise CommandError(f"ops is not JSON: {exc}") from None
         if not isinstance(ops, list):
             raise CommandError("ops must be a JSON list")
+        return ops
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        ops = self.load_ops(options["ops"])
         if (options["rollback"] or options["pause_before_commit"]) and not options["atomic"]:
             raise CommandError("--rollback and --pause-before-commit need --atomic")
         self.products: dict[str, Product] = {}

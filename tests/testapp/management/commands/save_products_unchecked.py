@@ -58,12 +58,7 @@ class Command(SaveProducts):
         rounds = options["rounds"]
         if rounds < 1 or (rounds > 1 and (options["atomic"] or not options["wait_for_go"])):
             raise CommandError("--rounds takes a positive count, needs --wait-for-go, no --atomic")
-        try:
-            ops = json.loads(options["ops"])
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"ops is not JSON: {exc}") from None
-        if not isinstance(ops, list):
-            raise CommandError("ops must be a JSON list")
+        ops = self.load_ops(options["ops"])
         size = -(-len(ops) // rounds)
         for index in range(rounds):
             if options["wait_for_go"]:
