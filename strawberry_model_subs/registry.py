@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,6 +25,12 @@ from .types import GRAPHQL_NAME_RE, build_data_type, build_event_type, build_fie
 S = TypeVar("S", bound=type[serializers.ModelSerializer])
 
 logger = logging.getLogger(__name__)
+
+
+class _Bound(threading.local):
+    """One thread's serializer of a stream (see :meth:`Registration.serialize`)."""
+
+    serializer: serializers.ModelSerializer | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,8 +77,36 @@ class Registration:
         """The representation of ``instance`` every subscriber receives (one call per event).
 
         There is no request behind a model change: hyperlinked fields render relative URLs.
+        Binding a serializer's fields costs about ten times its ``to_representation``, so each
+        thread keeps one serializer per stream, its fields bound once, and points its
+        ``instance`` at the object before each call; a serializer class that overrides
+        ``__init__`` or ``get_fields`` (whose fields may depend on the instance) is built anew for
+        every event instead.
         """
-        return self.serializer_class(instance, context={"request": None}).data
+        if not self._reusable:
+            return self.serializer_class(instance, context={"request": None}).data
+        bound: _Bound = self._bound
+        serializer = bound.serializer
+        if serializer is None:
+            serializer = bound.serializer = self.serializer_class(context={"request": None})
+        serializer.instance = instance
+        try:
+            return serializer.to_representation(instance)
+        finally:
+            serializer.instance = None
+
+    @cached_property
+    def _reusable(self) -> bool:
+        return not any(
+            "__init__" in vars(klass) or "get_fields" in vars(klass)
+            for klass in self.serializer_class.__mro__
+            if not klass.__module__.startswith("rest_framework.")
+            and issubclass(klass, serializers.BaseSerializer)
+        )
+
+    @cached_property
+    def _bound(self) -> _Bound:
+        return _Bound()
 
     def parse_id(self, value: object) -> str:
         """The key of a client-given id, or ControlError saying why it is no primary key here."""

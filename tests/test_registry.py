@@ -3,6 +3,7 @@ refused at decoration time (and how the error names the culprit), and what the s
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncGenerator, Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -120,6 +121,89 @@ def test_decorated_serializer_still_serializes_and_validates(decorate: Decorate)
     serializer = cls(data={"name": "Coffee", "price": "2.25"})
     assert serializer.is_valid(), serializer.errors
     assert serializer.validated_data == {"name": "Coffee", "price": Decimal("2.25")}
+
+
+# --- serialize(): one bound serializer per thread, unless its fields may depend on the instance ---
+
+
+def test_serialize_matches_the_serializer_data_for_each_instance(decorate: Decorate) -> None:
+    cls = decorate(
+        make_serializer("ReusedProductSerializer", fields=("id", "name", "price")),
+        stream="test-registry.reused",
+    )
+    registration = registration_for_serializer(cls)
+    assert registration is not None
+    for pk, name in ((1, "Tea"), (2, "Coffee"), (3, "Mate")):
+        product = Product(pk=pk, name=name, price=Decimal("1.5"))
+        assert registration.serialize(product) == cls(product).data
+
+
+def test_serialize_points_the_serializer_at_the_instance(decorate: Decorate) -> None:
+    class InstanceAwareSerializer(serializers.ModelSerializer):
+        same = serializers.SerializerMethodField()
+
+        class Meta:
+            model = Product
+            fields = ("id", "same")
+
+        def get_same(self, obj: Product) -> bool:
+            return self.instance is obj
+
+    decorate(InstanceAwareSerializer, stream="test-registry.instance-aware")
+    registration = registration_for_serializer(InstanceAwareSerializer)
+    assert registration is not None
+    assert registration.serialize(Product(pk=1, name="a"))["same"] is True
+    assert registration.serialize(Product(pk=2, name="b"))["same"] is True
+
+
+def test_serializer_whose_fields_depend_on_the_instance_is_built_per_event(
+    decorate: Decorate,
+) -> None:
+    class ShapeShiftingSerializer(serializers.ModelSerializer):
+        class Meta:
+            model = Product
+            fields = ("id", "name", "price")
+
+        def get_fields(self) -> dict[str, serializers.Field]:
+            fields = super().get_fields()
+            if self.instance is not None and self.instance.pk % 2:
+                del fields["price"]
+            return fields
+
+    decorate(ShapeShiftingSerializer, stream="test-registry.shape-shifting")
+    registration = registration_for_serializer(ShapeShiftingSerializer)
+    assert registration is not None
+    assert set(registration.serialize(Product(pk=1, name="odd", price=Decimal(1)))) == {
+        "id",
+        "name",
+    }
+    assert set(registration.serialize(Product(pk=2, name="even", price=Decimal(1)))) == {
+        "id",
+        "name",
+        "price",
+    }
+
+
+def test_each_thread_serializes_with_its_own_serializer(decorate: Decorate) -> None:
+    cls = decorate(make_serializer("ThreadedProductSerializer"), stream="test-registry.threaded")
+    registration = registration_for_serializer(cls)
+    assert registration is not None
+    barrier = threading.Barrier(4)
+    results: dict[int, list[Any]] = {}
+
+    def work(offset: int) -> None:
+        barrier.wait(timeout=10)
+        results[offset] = [
+            registration.serialize(Product(pk=offset * 1000 + i, name=f"p{offset}-{i}"))["id"]
+            for i in range(300)
+        ]
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert results == {n: [n * 1000 + i for i in range(300)] for n in range(4)}
 
 
 def test_registration_records_stream_model_name_and_field_names(decorate: Decorate) -> None:
