@@ -11,12 +11,13 @@ both; the figures are the medians.
 
 A registered save hands its change to the library's publisher thread and returns; the timed region
 of a registered measure ends only after ``flush_events()`` returned True, so it holds all of that
-work (versions, read-back, serialization, the send). One subscriber in the same process counts
-what arrives, so the events go somewhere: on the in-memory layer a sink joined to this process's
-hub (``get_hub().join``), on the Redis layers a receiver of its own layer instance that joined the
-group ``<GROUP_PREFIX>.bench-items`` and counts the events of each ``sms.events`` message. Both run
-in a thread with an event loop of their own. When a layer misses its target, one more registered
-measure runs under cProfile (the saving thread, and the publisher thread's rounds).
+work (versions, read-back, serialization, the send). One subscriber counts what arrives, so the
+events go somewhere: on the in-memory layer a sink joined to this process's hub
+(``get_hub().join``, in a thread with an event loop of its own); on the Redis layers a process of
+its own (``--receiver``, as a deployment's servers are), whose receiver joined the group
+``<GROUP_PREFIX>.bench-items`` and counts the events of each ``sms.events`` message. When a
+layer misses its target, one more registered measure runs under cProfile (the saving thread, and
+the publisher thread's rounds).
 
     python bench/write_path.py              # every layer (about a minute)
     python bench/write_path.py --quick      # a smoke run
@@ -202,6 +203,92 @@ class Receiver:
                 await layer.group_discard(self.group, channel)
 
 
+class RemoteReceiver:
+    """The subscriber of a Redis layer, in a process of its own (as the servers that receive a
+    deployment's events are): a ``--receiver`` child running :class:`Receiver`, asked for its
+    counts over a pipe, so that its receiving and decoding are not measured with the saves."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self._argv = argv
+        self._process: subprocess.Popen[str] | None = None
+        self.events = 0
+        self.messages = 0
+
+    def start(self, timeout: float = 30.0) -> None:
+        self._process = subprocess.Popen(
+            self._argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
+        )
+        _children.append(self._process)
+        line = self._reply(timeout)
+        if line != "ready":
+            raise RuntimeError(f"the receiver process did not start: {line!r}")
+
+    def _reply(self, timeout: float) -> str:
+        assert self._process is not None
+        assert self._process.stdout is not None
+        stdout = self._process.stdout
+        done = threading.Event()
+        out: list[str] = []
+
+        def read() -> None:
+            out.append(stdout.readline().strip())
+            done.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not done.wait(timeout):
+            raise RuntimeError(f"the receiver process did not answer in {timeout:.0f} s")
+        return out[0]
+
+    def count(self) -> int:
+        assert self._process is not None
+        assert self._process.stdin is not None
+        self._process.stdin.write("count\n")
+        self._process.stdin.flush()
+        events, messages = self._reply(10.0).split()
+        self.events, self.messages = int(events), int(messages)
+        return self.events
+
+    def wait_for(self, count: int, timeout: float = RECEIVE_TIMEOUT) -> int:
+        """Wait until ``count`` events arrived in all (or ``timeout``); the count then."""
+        deadline = perf() + timeout
+        while self.count() < count and perf() < deadline:
+            time.sleep(0.01)
+        return self.events
+
+    def stop(self) -> None:
+        if self._process is None:
+            return
+        with contextlib.suppress(Exception):
+            self.count()
+        assert self._process.stdin is not None
+        self._process.stdin.close()
+        try:
+            self._process.wait(10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+
+
+def receiver_main(layer_name: str, prefix: str) -> int:
+    """The ``--receiver`` child: join the stream's group, then answer ``count`` on stdin with
+    ``<events> <layer messages>`` until stdin closes."""
+    import django
+
+    django.setup()
+    from write_app.serializers import STREAM
+
+    receiver = Receiver(WRITE_LAYERS_BY_NAME[layer_name], STREAM, prefix)
+    receiver.start()
+    print("ready", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "count":
+            if receiver.error is not None:
+                print(f"error {receiver.error!r}", flush=True)
+                return 1
+            print(f"{receiver.events} {receiver.messages}", flush=True)
+    receiver.stop()
+    return 0
+
+
 #: Prices the saves cycle through (each save changes name, price and in_stock).
 PRICES = [Decimal(f"{k}.{k % 100:02d}") for k in range(1, 998)]
 
@@ -360,7 +447,20 @@ def child(args: argparse.Namespace) -> dict[str, Any]:
         return list(model.objects.order_by("pk"))
 
     plain_objects, registered_objects = rows(PlainItem), rows(Item)
-    receiver = Receiver(layer, STREAM, args.prefix)
+    receiver: Receiver | RemoteReceiver
+    if layer.redis:
+        receiver = RemoteReceiver(
+            [
+                sys.executable,
+                str(BENCH / "write_path.py"),
+                "--receiver",
+                layer.name,
+                "--prefix",
+                args.prefix,
+            ]
+        )
+    else:
+        receiver = Receiver(layer, STREAM, args.prefix)
     receiver.start()
     try:
         # Warm-up: connections (the publisher thread's too), lazy imports, caches.
@@ -591,9 +691,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--layers", default=",".join(w.name for w in WRITE_LAYERS), help="comma-separated"
     )
-    parser.add_argument("--saves", type=int, default=2000, help="saves per measure")
+    parser.add_argument("--saves", type=int, default=1000, help="saves per measure")
     parser.add_argument("--warmup", type=int, default=200, help="saves of each model before")
-    parser.add_argument("--rounds", type=int, default=5, help="plain/registered rounds")
+    parser.add_argument("--rounds", type=int, default=10, help="plain/registered rounds")
     parser.add_argument("--rows", type=int, default=200, help="rows of each model")
     parser.add_argument(
         "--profile",
@@ -609,6 +709,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per layer")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     parser.add_argument("--child", choices=list(WRITE_LAYERS_BY_NAME), help=argparse.SUPPRESS)
+    parser.add_argument("--receiver", choices=list(WRITE_LAYERS_BY_NAME), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     unknown = set(args.layers.split(",")) - set(WRITE_LAYERS_BY_NAME) - {""}
     if unknown:
@@ -620,6 +721,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.receiver:
+        return receiver_main(args.receiver, args.prefix)
     if args.child:
         print(json.dumps(child(args)), flush=True)
         return 0

@@ -62,6 +62,11 @@ IDLE_CLOSE = 1.0
 #: Changes published in one round (one EVAL, one read per model, one message per stream).
 BATCH_SIZE = 500
 
+#: Seconds a round waits for more changes when the previous round ended less than this ago:
+#: under a steady stream of saves, fewer and larger rounds cost the saving threads less (the
+#: publisher holds the GIL for a round's work); a save after a quiet spell is sent at once.
+BATCH_WINDOW = 0.005
+
 VERSION_SCRIPT = """
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -100,6 +105,8 @@ class Publisher:
         self._redis_host: dict[str, Any] | None = None
         self._after_outage = False
         self._release = False
+        self._last_round = 0.0
+        self._gathering = False
 
     # -- the saving side ----------------------------------------------------------------------
 
@@ -129,7 +136,10 @@ class Publisher:
                     target=self._run, name="strawberry-model-subs publisher", daemon=True
                 )
                 self._thread.start()
-            self._cond.notify_all()
+            if not self._gathering or len(self._pending) >= BATCH_SIZE:
+                # A gathering publisher wakes up on its own: a wake-up per save would hand it
+                # the GIL at every save, the cost the window is there to save.
+                self._cond.notify_all()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything queued so far is published; False if ``timeout`` ran out."""
@@ -176,6 +186,10 @@ class Publisher:
                         self._cond.notify_all()
                         self._cond.wait()
                 self._busy = True
+                if time.monotonic() - self._last_round < BATCH_WINDOW:
+                    self._gathering = True
+                    self._cond.wait_for(lambda: len(self._pending) >= BATCH_SIZE, BATCH_WINDOW)
+                    self._gathering = False
                 batch = [
                     self._pending.popleft() for _ in range(min(BATCH_SIZE, len(self._pending)))
                 ]
@@ -200,6 +214,7 @@ class Publisher:
             except Exception:
                 logger.exception("could not publish %d event(s); they are lost", len(batch))
             backoff = 0.1
+            self._last_round = time.monotonic()
             if failing is not None or self._dropped:
                 with self._cond:
                     dropped, self._dropped = self._dropped, 0
