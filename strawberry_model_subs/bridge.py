@@ -19,6 +19,7 @@ commits and coalesces them; the publisher then reads each object back and sends 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +27,7 @@ from asgiref.sync import sync_to_async
 from django.db import models
 from django.db.models.signals import m2m_changed, post_save, pre_delete, pre_save
 
-from .capture import Change, record, serialize, touch
+from .capture import Change, record, saved, serialize, touch
 from .events import CHANGE_ACTIONS, Action
 from .exceptions import NotRegisteredError
 from .layers import in_event_loop
@@ -121,7 +122,12 @@ def _on_save(
         return
     action = Action.CREATE if created else Action.UPDATE
     pk = instance.pk
-    changes = [Change(r, pk, action, instance=instance) for r in registrations_for_model(sender)]
+    began = saved(sender, pk)
+    writer = threading.get_ident()
+    changes = [
+        Change(r, pk, action, instance=instance, began=began, writer=writer)
+        for r in registrations_for_model(sender)
+    ]
     record(using, changes)
 
 

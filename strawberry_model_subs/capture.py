@@ -27,6 +27,7 @@ savepoint), and the transaction's batch keeps one more entry at the end of the c
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import logging
 import threading
@@ -58,8 +59,12 @@ class Change:
     data: str | None = None
     instance: Any = None
     values: tuple[Any, ...] | None = None
-    #: When ``data`` was taken, on this process's :func:`touch` clock.
+    #: When it was queued for publishing, on this process's :func:`touch` clock (queue order).
     seq: int = 0
+    #: When the save began (its ``pre_save``, before its commit), on the same clock; 0 unknown.
+    began: int = 0
+    #: The saving thread (``threading.get_ident()``): one thread's commits are in order.
+    writer: int = 0
 
 
 _clock = itertools.count(1)
@@ -68,16 +73,41 @@ _touched: dict[tuple[Any, str], int] = {}
 MAX_TOUCHED = 100_000
 
 
+class _Began(threading.local):
+    """Each thread's saves under way: (model, pk) -> the clock at their ``pre_save``."""
+
+    def __init__(self) -> None:
+        self.saves: dict[tuple[Any, str], int] = {}
+
+
+_began = _Began()
+
+
 def touch(model: Any, pk: Any) -> None:
     """A save of ``model`` ``pk`` begins in this process (``pre_save``): its event will follow."""
     if pk is None:
         return
     key = (model, str(pk))
     _touched.pop(key, None)
-    _touched[key] = next(_clock)
+    _touched[key] = stamp = next(_clock)
+    saves = _began.saves
+    saves[key] = stamp
     if len(_touched) > MAX_TOUCHED:
         for old in list(itertools.islice(_touched, MAX_TOUCHED // 2)):
             _touched.pop(old, None)
+    if len(saves) > MAX_TOUCHED:  # saves that raised before their post_save
+        saves.clear()
+
+
+def saved(model: Any, pk: Any) -> int:
+    """The clock when this thread's save of the object began (its ``pre_save``), taken before
+    the row was written; 0 if unknown (a create: it had no primary key yet)."""
+    return _began.saves.pop((model, str(pk)), 0)
+
+
+def now() -> int:
+    """The clock's next value: later than every stamp taken so far in this process."""
+    return next(_clock)
 
 
 def touched_since(model: Any, pk: Any, seq: int) -> bool:
@@ -202,7 +232,7 @@ def coalesce(changes: Iterable[Change]) -> list[Change]:
         if action is tail.action:
             result.append(tail)
         else:
-            result.append(Change(tail.registration, tail.pk, action, tail.data, tail.instance))
+            result.append(dataclasses.replace(tail, action=action))
     return result
 
 
@@ -241,7 +271,7 @@ def _serialized(change: Change) -> Change | None:
     if data is None:
         return None
     values = column_values(instance)
-    return Change(change.registration, change.pk, change.action, data, None, values, next(_clock))
+    return dataclasses.replace(change, data=data, instance=None, values=values)
 
 
 def _emit(using: str, changes: list[Change]) -> None:

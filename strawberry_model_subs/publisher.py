@@ -6,15 +6,24 @@ model-subs publisher") then, for everything pending, in order:
 
 1. takes a **version** for each change: one ``EVAL`` on the layer's Redis (a counter per stream,
    with an epoch that changes when Redis loses its data), or a counter of the process on the
-   in-memory layer;
-2. **reads** the changed objects back from the database, one query per model, and serializes
-   each once (a delete carries the representation taken before the row went);
+   in-memory layer; the same ``EVAL`` records each object's last **writer** (a saving thread of
+   a process; Redis forgets it after ``WRITER_TTL`` seconds) and answers the one before;
+2. **reads** back from the database, one query per model, the objects whose change has no
+   representation of its own (many-to-many changes, ``notify()``, bulk writes) and those whose
+   last change might not be their committed state (see ``_skip_reads``: another writer took a
+   version of the object since this thread's last one), and serializes each once (a delete
+   carries the representation taken before the row went);
 3. **sends** one message per stream to its group (``BatchMessage``).
 
 Reading after taking the version is what makes the last event of an object carry its committed
-state when several processes write it at once: every writer reads after its own commit, so the
+state when several writers change it at once: every writer reads after its own commit, so the
 read with the highest version is the latest of all, and hubs drop an event older than one they
-dispatched (see ``hub``). An object that is gone by then sends no update: its delete follows.
+dispatched (see ``hub``). A thread whose save of an object follows its own earlier one, with no
+other writer's version between, needs no read: nothing can have committed after it. An object
+that is gone by then sends no update: its delete follows.
+
+Under a steady stream of saves a round gathers what arrives within ``BATCH_WINDOW`` of the
+previous round; a change after a quiet spell is sent at once.
 
 When the layer (or the database) fails, the pending changes are kept, up to
 ``PUBLISH_BUFFER_SIZE`` (the oldest are dropped beyond, and counted), and published in order once
@@ -26,18 +35,19 @@ for up to ``PUBLISH_EXIT_TIMEOUT`` seconds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Set
 from typing import Any
 
 from django.db import connections
 
-from .capture import Change, column_values, serialize, set_sink, touched_since
+from .capture import Change, column_values, now, serialize, set_sink, touched_since
 from .conf import get_settings
 from .events import (
     Action,
@@ -67,15 +77,31 @@ BATCH_SIZE = 500
 #: publisher holds the GIL for a round's work); a save after a quiet spell is sent at once.
 BATCH_WINDOW = 0.005
 
+#: Seconds Redis remembers which writer last took a version of an object (see _skip_reads).
+WRITER_TTL = 60
+
+#: Objects whose last round this process remembers (see _skip_reads); forgotten beyond.
+MAX_SEEN = 100_000
+
+#: KEYS: the epoch, one version counter per stream, one last-writer key per change.
+#: ARGV: a new epoch, the number of streams, the count per stream, WRITER_TTL, the writer of
+#: each change. Returns the epoch, the top version per stream, then each change's previous
+#: writer of its object ('' when unknown).
 VERSION_SCRIPT = """
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
     epoch = ARGV[1]
     redis.call('SET', KEYS[1], epoch)
 end
+local n = tonumber(ARGV[2])
 local out = {epoch}
-for i = 2, #KEYS do
-    out[i] = redis.call('INCRBY', KEYS[i], ARGV[i])
+for i = 1, n do
+    out[i + 1] = redis.call('INCRBY', KEYS[i + 1], ARGV[i + 2])
+end
+local ttl = ARGV[n + 3]
+for j = n + 2, #KEYS do
+    out[#out + 1] = redis.call('GET', KEYS[j]) or ''
+    redis.call('SET', KEYS[j], ARGV[j + 2], 'EX', ttl)
 end
 return out
 """
@@ -100,6 +126,12 @@ class Publisher:
         self._thread: threading.Thread | None = None
         self._dropped = 0
         self._epoch = new_epoch()
+        #: Names this process's writers in Redis (a forked child gets a publisher of its own).
+        self._token = secrets.token_hex(6)
+        #: (stream, pk) -> the clock right after the last round that took a version of it.
+        self._seen: dict[tuple[str, str], int] = {}
+        #: (stream, pk) -> its last writer, on the in-memory layer (Redis keeps it otherwise).
+        self._last_writer: dict[tuple[str, str], str] = {}
         self._counters: dict[str, int] = {}
         self._redis: Any = None
         self._redis_host: dict[str, Any] | None = None
@@ -118,7 +150,10 @@ class Publisher:
             changes = [c for c in read if c is not None]
         limit = max(1, get_settings().PUBLISH_BUFFER_SIZE)
         with self._cond:
-            self._pending.extend((using, change) for change in changes)
+            # Stamped under the lock: a save whose pre_save comes later is queued later.
+            self._pending.extend(
+                (using, dataclasses.replace(change, seq=now())) for change in changes
+            )
             overflow = len(self._pending) - limit
             if overflow > 0:
                 for _ in range(overflow):
@@ -238,23 +273,28 @@ class Publisher:
         counts = {s: 0 for s in streams}
         for _, change in batch:
             counts[change.registration.stream] += 2
+        writers = [self._writer(change) for _, change in batch]
         if local:
             epoch, tops = self._epoch, {}
             for stream, count in counts.items():
                 tops[stream] = self._counters[stream] = self._counters.get(stream, 0) + count
+            previous = self._local_writers(batch, writers)
         else:
             try:
-                epoch, tops = loop.run_until_complete(self._versions(layer, prefix, counts))
+                epoch, tops, previous = loop.run_until_complete(
+                    self._versions(layer, prefix, counts, batch, writers)
+                )
             except Exception as exc:
                 self._redis = None
+                # It may have been taken all the same, the reply lost: forget what we knew.
+                self._seen.clear()
                 raise _Outage("the channel layer's Redis does not answer") from exc
+        skip = self._skip_reads(batch, writers, previous, now())
         if self._after_outage:
             time.sleep(REJOIN_GRACE)
             self._after_outage = False
         next_version = {s: tops[s] - counts[s] + 1 for s in streams}
-        # On the in-memory layer only this process's saves reach its subscribers, and they are
-        # queued in commit order (touch() covers the rest): there is nothing to check.
-        data, follow = self._read(batch, check=not local)
+        data, follow = self._read(batch, skip=skip)
         messages: dict[str, list[EventMessage]] = {s: [] for s in streams}
         for i, ((_using, change), raw) in enumerate(zip(batch, data, strict=True)):
             stream = change.registration.stream
@@ -294,9 +334,71 @@ class Publisher:
         except Exception as exc:
             raise _Outage("the channel layer failed") from exc
 
+    def _writer(self, change: Change) -> str:
+        return f"{self._token}.{change.writer}"
+
+    def _local_writers(self, batch: list[tuple[str, Change]], writers: list[str]) -> list[str]:
+        """What the version script answers on Redis, kept in the process for the in-memory
+        layer (its threads are the only writers whose events its subscribers get)."""
+        last = self._last_writer
+        if len(last) + len(batch) > MAX_SEEN:
+            last.clear()
+        previous = []
+        for (_using, change), writer in zip(batch, writers, strict=True):
+            key = (change.registration.stream, pk_key(change.pk))
+            previous.append(last.get(key, ""))
+            last[key] = writer
+        return previous
+
+    def _skip_reads(
+        self, batch: list[tuple[str, Change]], writers: list[str], previous: list[str], after: int
+    ) -> set[int]:
+        """The changes of the round whose read-back check is not needed (see ``_read``).
+
+        The check is skipped for the last change ``c`` of an object when every change of the
+        object in this round comes from the thread that made ``c``, the version before them was
+        taken by that same thread (Redis' last writer of the object), and ``c``'s save began
+        after the round that took that version had its versions. Then no other writer can have
+        committed the object after ``c``: such a commit precedes its own version, which precedes
+        that earlier round's, which precedes ``c``'s save. One thread's commits and hand-overs
+        are in order, so ``c`` is the object's committed state, and its event the last.
+        ``after`` is the clock right after this round's versions came back.
+        """
+        first: dict[tuple[str, str], int] = {}
+        last: dict[tuple[str, str], int] = {}
+        mixed: set[tuple[str, str]] = set()
+        for i, (_using, change) in enumerate(batch):
+            key = (change.registration.stream, pk_key(change.pk))
+            head = first.setdefault(key, i)
+            if writers[head] != writers[i]:
+                mixed.add(key)
+            last[key] = i
+        skip = set()
+        seen = self._seen
+        for key, i in last.items():
+            change = batch[i][1]
+            before = seen.get(key)
+            if (
+                key not in mixed
+                and before is not None
+                and change.began > before
+                and previous[first[key]] == writers[i]
+            ):
+                skip.add(i)
+        if len(seen) + len(last) > MAX_SEEN:
+            seen.clear()
+        for key in last:
+            seen[key] = after
+        return skip
+
     async def _versions(
-        self, layer: Any, prefix: str, counts: dict[str, int]
-    ) -> tuple[str, dict[str, int]]:
+        self,
+        layer: Any,
+        prefix: str,
+        counts: dict[str, int],
+        batch: list[tuple[str, Change]],
+        writers: list[str],
+    ) -> tuple[str, dict[str, int], list[str]]:
         host = redis_host(layer)
         if self._redis is None or self._redis_host != host:
             # channels_redis is an optional dependency: imported only for its layers.
@@ -306,23 +408,29 @@ class Publisher:
             self._redis = aioredis.Redis(connection_pool=create_pool(host))
             self._redis_host = host
         streams = list(counts)
-        keys = [f"{prefix}.epoch", *(f"{prefix}.version.{s}" for s in streams)]
-        args = [new_epoch(), *(counts[s] for s in streams)]
+        keys = [
+            f"{prefix}.epoch",
+            *(f"{prefix}.version.{s}" for s in streams),
+            *(f"{prefix}.writer.{c.registration.stream}.{pk_key(c.pk)}" for _, c in batch),
+        ]
+        args = [new_epoch(), len(streams), *(counts[s] for s in streams), WRITER_TTL, *writers]
         result = await self._redis.eval(VERSION_SCRIPT, len(keys), *keys, *args)
-        epoch = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
-        return epoch, {s: int(v) for s, v in zip(streams, result[1:], strict=False)}
+        texts = [r.decode() if isinstance(r, bytes) else str(r) for r in result]
+        tops = {s: int(v) for s, v in zip(streams, texts[1 : 1 + len(streams)], strict=True)}
+        return texts[0], tops, texts[1 + len(streams) :]
 
     def _read(
-        self, batch: list[tuple[str, Change]], check: bool = True
+        self, batch: list[tuple[str, Change]], skip: Set[int] = frozenset()
     ) -> tuple[list[str | None], dict[int, str]]:
         """The JSON text of each change's event, and the follow-ups: ``{index: JSON}``.
 
         Each change keeps the representation it was recorded with (one read back now when it
         has none: many-to-many changes, ``notify()``, bulk writes; none if the row is gone).
-        The last change of each object in the round is checked against the row as it is now,
-        read after the versions were taken: when the row has other values and no later save of
-        it began in this process, another process committed after this change but took its
-        version first, and a follow-up ``update`` with the row as it is goes out after it.
+        The last change of each object in the round, unless ``skip`` holds it, is checked
+        against the row as it is now, read after the versions were taken: when the row has
+        other values and no save of it began in this process after this change was queued,
+        another writer committed after this change but took its version first, and a follow-up
+        ``update`` with the row as it is goes out after it.
         """
         last: dict[tuple[str, str, str], int] = {}
         for i, (using, change) in enumerate(batch):
@@ -330,7 +438,8 @@ class Publisher:
         wanted: dict[tuple[str, str], tuple[Any, set[Any]]] = {}
         lasts = set(last.values())
         for i, (using, change) in enumerate(batch):
-            if change.data is None or (check and i in lasts and change.values is not None):
+            checked = i in lasts and change.values is not None and i not in skip
+            if change.data is None or checked:
                 key = (using, change.registration.stream)
                 wanted.setdefault(key, (change.registration, set()))[1].add(change.pk)
         rows: dict[tuple[str, str, str], Any] = {}

@@ -9,22 +9,27 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import connection
+from django.db.backends.signals import connection_created
 from rest_framework import serializers
 
-from strawberry_model_subs import Action, Event, flush_events, model_subscription
+from strawberry_model_subs import Action, Event, capture, flush_events, model_subscription
 from strawberry_model_subs.hub import Hub
+from strawberry_model_subs.publisher import get_publisher
 from strawberry_model_subs.registry import unregister
 from tests.conftest import Listen
 from tests.e2e.scale_out import RedisServer
 from tests.testapp.models import Category
 
 ROOT = Path(__file__).resolve().parent.parent
+PUBLISHER_THREAD = "strawberry-model-subs publisher"
 
 
 def event(
@@ -195,3 +200,111 @@ async def test_saves_during_a_redis_outage_are_published_in_order_when_it_is_bac
     text = caplog.text
     assert text.count("event(s) kept") == 1, text
     assert "publishing resumed" in text
+
+
+class HeldHandOver:
+    """Saves made in a thread named "held" commit, set ``waiting``, then wait for ``release``
+    before handing their change to the publisher (a thread descheduled between the two)."""
+
+    def __init__(self) -> None:
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+
+
+@pytest.fixture
+def held_hand_over() -> Iterator[HeldHandOver]:
+    original = capture._sink
+    assert original is not None
+    held = HeldHandOver()
+
+    def sink(using: str, changes: list[capture.Change]) -> None:
+        if threading.current_thread().name == "held":
+            held.waiting.set()
+            assert held.release.wait(20), "the held hand-over was never released"
+        original(using, changes)
+
+    capture.set_sink(sink)
+    try:
+        yield held
+    finally:
+        held.release.set()
+        capture.set_sink(original)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_save_handed_over_after_a_later_one_of_another_thread_ends_on_the_row(
+    listen: Listen, held_hand_over: HeldHandOver
+) -> None:
+    """Thread "held" commits "a", thread B then commits "b" and publishes it; "held" hands "a"
+    over last. The last event must still be "b", the row: the publisher reads the row back
+    because another writer took the object's previous version."""
+    receive = await listen("categories")
+    pk = (await Category.objects.acreate(name="start")).pk
+    assert (await receive())["data"]["name"] == "start"
+
+    def save_held() -> None:
+        try:
+            Category(pk=pk, name="a").save()
+        finally:
+            connection.close()
+
+    held = threading.Thread(target=save_held, name="held")
+    held.start()
+    waiting = await asyncio.to_thread(held_hand_over.waiting.wait, 10)
+    assert waiting, "the held save did not commit"
+
+    def save_b() -> None:
+        try:
+            Category(pk=pk, name="b").save()
+            assert flush_events(10)
+        finally:
+            connection.close()
+
+    await asyncio.to_thread(save_b)
+    assert (await receive())["data"]["name"] == "b"
+    held_hand_over.release.set()
+    await asyncio.to_thread(held.join, 20)
+    assert await sync_to_async(flush_events)(10.0)
+    marker = await Category.objects.acreate(name="marker")
+    assert await sync_to_async(flush_events)(10.0)
+    names = []
+    while (got := await receive())["pk"] != str(marker.pk):
+        names.append(got["data"]["name"])
+    row = await Category.objects.aget(pk=pk)
+    assert row.name == "b"
+    assert names[-1:] == ["b"], f"after 'b', the subscriber got {names}"
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+async def test_one_threads_successive_saves_of_an_object_are_not_read_back(listen: Listen) -> None:
+    """No other writer took a version of the object in between: nothing to check, no query."""
+    receive = await listen("categories")
+    pk = (await Category.objects.acreate(name="v0")).pk
+    assert (await receive())["data"]["name"] == "v0"
+    assert await sync_to_async(get_publisher().release_connections)()
+    queries: list[str] = []
+
+    def record(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        queries.append(sql)
+        return execute(sql, params, many, context)
+
+    def on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
+        if threading.current_thread().name == PUBLISHER_THREAD:
+            connection.execute_wrappers.append(record)
+
+    connection_created.connect(on_connection)
+    try:
+        for version in range(1, 4):
+            await Category.objects.filter(pk=pk).aupdate(name="x")  # no event, no version
+            await sync_to_async(Category(pk=pk, name=f"v{version}").save)()
+            assert await sync_to_async(flush_events)(10.0)
+            assert (await receive())["data"]["name"] == f"v{version}"
+        # The check is there all the same when another thread wrote the object last.
+        await asyncio.to_thread(lambda: Category(pk=pk, name="other").save() or connection.close())
+        assert await sync_to_async(flush_events)(10.0)
+        assert (await receive())["data"]["name"] == "other"
+    finally:
+        connection_created.disconnect(on_connection)
+    reads = [q for q in queries if "testapp_category" in q]
+    assert len(reads) == 1, queries
