@@ -21,8 +21,9 @@ barrier proves it without sleeping). Then two writers of one kind at once (two c
 tasks in the two pool processes) update the same five products 200 times each, in five rounds
 that both start together (the end of a round is where the order of their commits decides the
 last event): after each round, whatever order the events took, the last one of each product on
-every subscriber must be the row as it is in the database. Last, a ``notify()`` and a save of
-one product, close together and repeated, send an event each.
+every subscriber must be the row as it is in the database; the same two commands on one SQLite
+file, with this process's hub as the subscriber, must end on the file's rows too. Last, a
+``notify()`` and a save of one product, close together and repeated, send an event each.
 
 The database is ``scale_out.PG_NAME`` (``sms_scale_out``), shared with ``test_scale_out.py``;
 tests work only with the objects they create.
@@ -33,7 +34,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal
+import sqlite3
 import sys
 import time
 import uuid
@@ -48,6 +51,7 @@ import psycopg
 import pytest
 import redis
 
+from tests.conftest import Listen
 from tests.testapp.tasks import BROKER_URL
 from tests.testapp.tasks import save_products as save_products_task
 
@@ -606,3 +610,52 @@ async def test_a_notify_then_a_save_of_the_same_object_send_an_event_each(
         f"of {NOTIFY_PAIRS} notify() calls, each followed at once by a save of the same product, "
         f"this many events never arrived, per subscriber: {lost}"
     )
+
+
+# -- the same contention on SQLite ------------------------------------------------------------
+
+
+async def test_concurrent_writers_on_sqlite_leave_the_subscriber_with_the_committed_row(
+    tmp_path: Path, listen: Listen
+) -> None:
+    """Two writer commands on one SQLite file update the same products as above, in lock step;
+    the subscriber is this process's hub, on the same Redis layer: once both exited and a marker
+    save of a third process arrived after their events, the last event of each product is its
+    row in the file."""
+    database = tmp_path / "writers.sqlite3"
+    env = {k: v for k, v in os.environ.items() if k not in ("SMS_DATABASE", "SMS_PG_NAME")}
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        SMS_SQLITE_PATH=str(database),
+        PYTHONUNBUFFERED="1",
+    )
+    migrate = await _spawn(env, [sys.executable, "-m", "django", "migrate", "--noinput"])
+    out, err = await asyncio.wait_for(migrate.communicate(), COMMAND_TIMEOUT)
+    assert migrate.returncode == 0, f"migrate failed:\n{out.decode()}\n{err.decode()}"
+    receive = await listen("products")
+    creates = [{"op": "create", "ref": f"p{i}", "name": f"contended {i}"} for i in range(CONTENDED)]
+    created = await run_writer(env, "command", json.dumps(creates))
+    pks = [int(created["pks"][f"p{i}"]) for i in range(CONTENDED)]
+    for _ in pks:
+        assert (await receive())["action"] == "create"
+    plans = [json.dumps(contended_ops(writer, pks)) for writer in ("A", "B")]
+    async with command_writers(env, plans, ROUNDS) as writers:
+        for number in range(ROUNDS):
+            assert_overlap(number, await writers.run_round(number))
+    marker = await run_writer(
+        env, "command", json.dumps([{"op": "create", "ref": "m", "name": "marker"}])
+    )
+    marker_pk = str(marker["pks"]["m"])
+    last: dict[int, str] = {}
+    count = 0
+    while (got := await receive())["pk"] != marker_pk:
+        last[int(got["pk"])] = got["data"]["name"]
+        count += 1
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        rows = dict(
+            connection.execute(
+                f"SELECT id, name FROM testapp_product WHERE id IN ({','.join('?' * len(pks))})",
+                pks,
+            ).fetchall()
+        )
+    assert last == rows, f"last events {last} (of {count}) differ from the rows {rows}"
