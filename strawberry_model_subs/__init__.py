@@ -9,6 +9,7 @@ the model is pushed to the websocket clients that subscribed.
 from __future__ import annotations
 
 from .bridge import anotify, notify
+from .decorator import model_subscription
 from .events import Action, Event, Operation
 from .exceptions import (
     ConfigurationError,
@@ -19,15 +20,17 @@ from .exceptions import (
 )
 from .publisher import flush_events
 from .querysets import NotifyingManager, NotifyingQuerySet
-from .registry import model_subscription
 from .scalars import BigInt
 from .schema import SubscriptionResult, subscription_type
+from .typegen import FIELD_TYPES, Mapped
 
 __all__ = [
+    "FIELD_TYPES",
     "Action",
     "BigInt",
     "ConfigurationError",
     "Event",
+    "Mapped",
     "ModelSubsError",
     "NotRegisteredError",
     "NotifyingManager",

@@ -1,28 +1,22 @@
-"""``@model_subscription``: register a DRF ModelSerializer as a stream and generate its types."""
+"""The registrations: one per decorated serializer (a stream), looked up by stream, serializer
+class or model. :mod:`~strawberry_model_subs.decorator` makes them; everything else reads them."""
 
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar, overload
+from typing import Any
 
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import models
 from rest_framework import serializers
-from rest_framework.permissions import BasePermission
 
-from .conf import get_settings
-from .events import check_stream_name, pk_key
-from .exceptions import ControlError, RegistrationError
-from .permissions import EventFilter, FieldsFor, Rules, event_check
-from .types import GRAPHQL_NAME_RE, build_data_type, build_event_type, build_fields_enum
-
-S = TypeVar("S", bound=type[serializers.ModelSerializer])
+from .events import pk_key
+from .exceptions import ControlError
+from .permissions import Rules, event_check
 
 logger = logging.getLogger(__name__)
 
@@ -163,142 +157,22 @@ def registrations_for_model(model: type[models.Model]) -> tuple[Registration, ..
     return _by_model.get(model, ())
 
 
-@overload
-def model_subscription(
-    serializer_class: S,
-    *,
-    stream: str,
-    description: str | None = ...,
-    name: str | None = ...,
-    field_types: Mapping[str, Any] | None = ...,
-    permission_classes: Sequence[type[BasePermission]] = ...,
-    event_filter: EventFilter | None = ...,
-    fields_for: FieldsFor | None = ...,
-) -> S: ...
-@overload
-def model_subscription(
-    serializer_class: None = ...,
-    *,
-    stream: str,
-    description: str | None = ...,
-    name: str | None = ...,
-    field_types: Mapping[str, Any] | None = ...,
-    permission_classes: Sequence[type[BasePermission]] = ...,
-    event_filter: EventFilter | None = ...,
-    fields_for: FieldsFor | None = ...,
-) -> Callable[[S], S]: ...
-def model_subscription(
-    serializer_class: S | None = None,
-    *,
-    stream: str,
-    description: str | None = None,
-    name: str | None = None,
-    field_types: Mapping[str, Any] | None = None,
-    permission_classes: Sequence[type[BasePermission]] = (),
-    event_filter: EventFilter | None = None,
-    fields_for: FieldsFor | None = None,
-) -> S | Callable[[S], S]:
-    """Register a DRF ``ModelSerializer`` as the stream ``stream`` and return it unchanged.
+def identity(cls: type) -> str:
+    """``module.QualName`` of a serializer class, as errors and logs name it."""
+    return f"{cls.__module__}.{cls.__qualname__}"
 
-    Every committed create, update and delete of the serializer's model is then serialized once by
-    it and pushed to the websocket clients subscribed to ``stream``. The GraphQL names come from
-    ``name`` (default: the class name less ``Serializer``): ``{name}Data``, ``{name}Fields``,
-    ``{name}Event``, and the subscription fields ``{name}Subscription`` and ``{name}Changed`` that
-    :func:`~strawberry_model_subs.subscription_type` adds to the schema.
 
-    Example::
+def add(registration: Registration) -> Registration:
+    """Store ``registration``, replacing the stream's earlier one (a module imported again).
 
-        @model_subscription(stream="products", description="Product Subscription")
-        class ProductSerializer(serializers.ModelSerializer):
-            class Meta:
-                model = Product
-                fields = "__all__"
-
-    Args:
-        stream: The stream's name, unique in the project; a valid Channels group name part.
-        description: Describes the generated subscription fields and event type.
-        name: The GraphQL type name prefix.
-        field_types: ``{"field_name": type}`` for fields the built-in mapping cannot type
-            (the type is any Strawberry type or scalar; the field is made nullable).
-        permission_classes: DRF permission classes; ``has_permission`` is asked when a
-            subscription is made, ``has_object_permission`` for every event (see
-            :mod:`strawberry_model_subs.permissions`).
-        event_filter: ``(user, data) -> bool``, asked for every event and subscriber.
-        fields_for: ``(user) -> field names | None``, the fields a user may receive.
-
-    Raises:
-        RegistrationError: at decoration time, naming the serializer and what to change.
+    A registration made after Django started (see :func:`mark_discovered`) is logged: processes
+    that never import its module send no events for it.
     """
-
-    rules = Rules(tuple(permission_classes), event_filter, fields_for)
-
-    def register(cls: S) -> S:
-        _register(cls, stream, description, name, field_types or {}, rules)
-        return cls
-
-    return register(serializer_class) if serializer_class is not None else register
-
-
-def _register(
-    cls: type,
-    stream: str,
-    description: str | None,
-    name: str | None,
-    field_types: Mapping[str, Any],
-    rules: Rules,
-) -> Registration:
-    if not (isinstance(cls, type) and issubclass(cls, serializers.ModelSerializer)):
-        raise RegistrationError(
-            f"@model_subscription decorates a rest_framework ModelSerializer subclass, not {cls!r}."
-        )
-    check_stream_name(stream, get_settings().GROUP_PREFIX)
+    stream = registration.stream
     existing = _by_stream.get(stream)
-    if existing is not None and _identity(existing.serializer_class) != _identity(cls):
-        raise RegistrationError(
-            f"stream {stream!r} is registered twice: by {_identity(existing.serializer_class)} "
-            f"and by {_identity(cls)}; give each serializer its own stream."
-        )
-    type_name = name if name is not None else re.sub(r"Serializer$", "", cls.__name__)
-    if not type_name or not GRAPHQL_NAME_RE.match(type_name):
-        raise RegistrationError(
-            f"{cls.__name__}: {type_name!r} is not a valid GraphQL type name; pass name=..."
-        )
-    for other in _by_stream.values():
-        if other.name == type_name and other.stream != stream:
-            raise RegistrationError(
-                f"{_identity(cls)} and {_identity(other.serializer_class)} would both generate "
-                f"the GraphQL types {type_name}Data/Event/Fields; pass name=... to one of them."
-            )
-    meta = getattr(cls, "Meta", None)
-    model = getattr(meta, "model", None)
-    if model is None:
-        raise RegistrationError(f"{cls.__name__} has no Meta.model.")
-    if not apps.models_ready:
-        raise RegistrationError(
-            f"{cls.__name__} was decorated before Django's apps were loaded; import serializers "
-            "from views, URLs or the schema, not from models.py or an AppConfig module."
-        )
-
-    data_type, field_names = build_data_type(
-        cls(),
-        type_name,
-        f"The fields of {model._meta.label_lower}, as {cls.__name__} renders them.",
-        field_types,
-    )
-    registration = Registration(
-        serializer_class=cls,
-        stream=stream,
-        name=type_name,
-        description=description,
-        model=model,
-        field_names=field_names,
-        data_type=data_type,
-        fields_enum=build_fields_enum(type_name, field_names),
-        event_type=build_event_type(type_name, data_type, description),
-        rules=_check_rules(cls, rules),
-    )
     if existing is not None:
         _forget(existing)
+    cls, model = registration.serializer_class, registration.model
     _by_stream[stream] = registration
     _by_serializer[cls] = registration
     _by_model[model] = (*_by_model.get(model, ()), registration)
@@ -309,34 +183,13 @@ def _register(
             "process that does not import that module (a shell, a script, a Celery worker) sends "
             "no event for %s, and saves made before the import sent none. Move it to an app's "
             "serializers module, or add %r to STRAWBERRY_MODEL_SUBS['AUTODISCOVER'].",
-            _identity(cls),
+            identity(cls),
             stream,
             cls.__module__,
             model._meta.label,
             cls.__module__,
         )
-
-    from .bridge import connect_model
-
-    connect_model(model)
     return registration
-
-
-def _check_rules(cls: type, rules: Rules) -> Rules:
-    for permission in rules.permission_classes:
-        if not (isinstance(permission, type) and issubclass(permission, BasePermission)):
-            raise RegistrationError(
-                f"{cls.__name__}: permission_classes takes rest_framework BasePermission "
-                f"subclasses, not {permission!r}."
-            )
-    for name, hook in (("event_filter", rules.event_filter), ("fields_for", rules.fields_for)):
-        if hook is not None and not callable(hook):
-            raise RegistrationError(f"{cls.__name__}: {name} must be callable, not {hook!r}.")
-    return rules
-
-
-def _identity(cls: type) -> str:
-    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _forget(registration: Registration) -> None:

@@ -32,7 +32,7 @@ from typing import Any
 from channels.testing import WebsocketCommunicator
 
 from .registry import registration_for_stream
-from .types import enum_member
+from .typegen import enum_member
 
 
 def control_document(stream: str) -> str:

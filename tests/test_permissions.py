@@ -33,7 +33,7 @@ from strawberry_model_subs import control
 from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.registry import registration_for_stream
 from strawberry_model_subs.testing import StreamClient, control_document
-from strawberry_model_subs.types import enum_member
+from strawberry_model_subs.typegen import enum_member
 from tests.conftest import make_user
 from tests.testapp.asgi import application
 from tests.testapp.models import Note

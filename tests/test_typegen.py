@@ -29,7 +29,7 @@ from strawberry_model_subs import (
 )
 from strawberry_model_subs.events import encode_data
 from strawberry_model_subs.registry import registration_for_serializer, unregister
-from strawberry_model_subs.types import FIELD_TYPES, Context, Mapped, build_data_type
+from strawberry_model_subs.typegen import FIELD_TYPES, Context, Mapped, build_data_type
 from tests.testapp.models import Category, Everything, Product, Review, Tag, Ticket
 from tests.testapp.schema import schema as testapp_schema
 from tests.testapp.serializers import (
@@ -69,7 +69,7 @@ def test_printed_schema_matches_schema_graphql() -> None:
     assert printed == expected, (
         f"The generated schema differs from {SCHEMA_FILE.name}:\n{diff}\n"
         f"If the change is intended, regenerate the file with {UPDATE_SCHEMA_ENV}=1 "
-        f"(.venv/bin/python -m pytest tests/test_types.py -k printed_schema) and review the diff."
+        f"(.venv/bin/python -m pytest tests/test_typegen.py -k printed_schema) and review the diff."
     )
 
 
