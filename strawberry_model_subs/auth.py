@@ -36,12 +36,9 @@ from asgiref.sync import sync_to_async
 from django.utils.module_loading import import_string
 
 from .conf import get_settings
-from .exceptions import ConfigurationError, ModelSubsError
+from .exceptions import ConfigurationError
+from .exceptions import Rejected as Rejected
 from .permissions import anonymous
-
-
-class Rejected(ModelSubsError):
-    """Raised by an ``AUTHENTICATE`` hook to refuse a connection (close code 4403)."""
 
 
 async def connection_user(scope: Mapping[str, Any], params: Mapping[str, Any]) -> Any:

@@ -29,7 +29,7 @@ from django.db.models.signals import m2m_changed, post_save, pre_delete, pre_sav
 
 from .capture import Change, record, saved, serialize, touch
 from .events import CHANGE_ACTIONS, Action
-from .exceptions import NotRegisteredError
+from .exceptions import InvalidNotifyError, NotRegisteredError, SyncOnlyError
 from .layers import in_event_loop
 from .registry import Registration, registrations, registrations_for_model
 
@@ -215,7 +215,7 @@ def _on_related_delete(
 def _changes(objects: Any, action: Action | str) -> tuple[str | None, list[Change]]:
     action = Action(action)
     if action not in CHANGE_ACTIONS:
-        raise ValueError(f"notify() takes create, update or delete, not {action.value}")
+        raise InvalidNotifyError(f"notify() takes create, update or delete, not {action.value}")
     if isinstance(objects, models.Model):
         items: Iterable[Any] = [objects]
         model: Any = type(objects)
@@ -240,12 +240,14 @@ def _changes(objects: Any, action: Action | str) -> tuple[str | None, list[Chang
     for item in items:
         if isinstance(item, models.Model):
             if type(item) is not model:
-                raise TypeError(
+                raise InvalidNotifyError(
                     f"notify() takes objects of one model; got {model.__name__} and "
                     f"{type(item).__name__}"
                 )
             if item.pk is None:
-                raise ValueError(f"cannot notify about a {model.__name__} without a primary key")
+                raise InvalidNotifyError(
+                    f"cannot notify about a {model.__name__} without a primary key"
+                )
             for registration in registered:
                 if action is Action.DELETE:
                     change = _snapshot(registration, item)
@@ -277,7 +279,7 @@ def notify(objects: Any, action: Action | str) -> None:
         NotRegisteredError: the model has no serializer registered in this process.
     """
     if in_event_loop():
-        raise RuntimeError("notify() is for synchronous code; in async code, await anotify()")
+        raise SyncOnlyError("notify() is for synchronous code; in async code, await anotify()")
     using, changes = _changes(objects, action)
     record(using, changes)
 

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Literal, TypedDict
+from typing import Literal, Protocol, TypedDict
 
 from django.core import signing
 
 from .conf import get_settings
 from .exceptions import ControlError
 from .layers import get_layer, is_process_local
-
-if TYPE_CHECKING:
-    from .session import StreamSession
 
 CONTROL_MESSAGE_TYPE = "sms.control"
 CHANNEL_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$")
@@ -54,11 +51,19 @@ class ControlReply(TypedDict):
     error: str | None
 
 
+class HeldSocket(Protocol):
+    """A stream socket of this process, as control operations see it (``session.StreamSession``)."""
+
+    async def apply_from_any_loop(self, request: ControlRequest) -> None:
+        """Apply ``request`` to the socket, from whichever event loop the caller runs on."""
+        ...
+
+
 #: Stream sockets held by this process, by channel name.
-_sessions: dict[str, StreamSession] = {}
+_sessions: dict[str, HeldSocket] = {}
 
 
-def register_session(channel_id: str, session: StreamSession) -> None:
+def register_session(channel_id: str, session: HeldSocket) -> None:
     _sessions[channel_id] = session
 
 

@@ -1,9 +1,26 @@
-"""Every error the library raises on purpose.
+"""Every error the library raises on purpose, in one hierarchy::
 
-Errors found while a project starts (a serializer that cannot be registered, a field that cannot be
-mapped, a missing setting) are raised at import time, name the culprit and say how to fix it.
+    ModelSubsError
+    ├── RegistrationError              @model_subscription cannot register a serializer
+    │   └── UnsupportedFieldError      a serializer field has no GraphQL type
+    ├── ConfigurationError             the project is not set up the way the library needs
+    ├── UsageError                     a library function was called the wrong way
+    │   ├── NotRegisteredError         (also ValueError) notify() on a model with no stream
+    │   ├── InvalidNotifyError         (also ValueError, TypeError) what notify() was given
+    │   └── SyncOnlyError              (also RuntimeError) a sync API called in an event loop
+    ├── Rejected                       an AUTHENTICATE hook refuses a connection (close 4403)
+    ├── ControlError                   a subscribe/unsubscribe request cannot be carried out
+    │   └── PermissionDenied           ... because the user may not
+    └── FrameError                     (also ValueError) a client frame is not a valid request
+
+Errors found while a project starts (a serializer that cannot be registered, a field that cannot
+be mapped, a missing setting) are raised at import time, name the culprit and say how to fix it.
 Errors a client causes at run time never raise out of the library: they become a GraphQL error,
-an ``ok: false`` result or the protocol's close code.
+an ``ok: false`` result or the protocol's close code (``ControlError``, ``FrameError`` and
+``Rejected`` are raised and answered inside it). The built-in bases some of them keep
+(``ValueError``, ``TypeError``, ``RuntimeError``) are those they were raised as before, so code
+that catches those still does. A GraphQL scalar's parser (``BigInt``) raises ``ValueError``, as
+GraphQL scalars do: the GraphQL library turns it into a validation error.
 """
 
 from __future__ import annotations
@@ -25,8 +42,26 @@ class ConfigurationError(ModelSubsError):
     """The Django project is not set up the way the library needs."""
 
 
-class NotRegisteredError(ModelSubsError, ValueError):
+class UsageError(ModelSubsError):
+    """A function of the library was called in a way it does not support; the message says how."""
+
+
+class NotRegisteredError(UsageError, ValueError):
     """``notify()`` was given a model with no serializer registered in this process."""
+
+
+class InvalidNotifyError(UsageError, ValueError, TypeError):
+    """``notify()`` was given an action other than create/update/delete, objects of more than
+    one model, or an object without a primary key."""
+
+
+class SyncOnlyError(UsageError, RuntimeError):
+    """A synchronous function (``notify()``) was called in a running event loop; await its
+    async twin (``anotify()``) instead."""
+
+
+class Rejected(ModelSubsError):
+    """Raised by an ``AUTHENTICATE`` hook to refuse a connection (close code 4403)."""
 
 
 class ControlError(ModelSubsError):
@@ -35,3 +70,11 @@ class ControlError(ModelSubsError):
     Raised inside the library and answered to the client as ``ok: false`` with the message as
     ``error``; it never escapes to the caller.
     """
+
+
+class PermissionDenied(ControlError):
+    """A subscription or a control operation is not allowed for this user."""
+
+
+class FrameError(ModelSubsError, ValueError):
+    """A client frame is not a valid request; the message tells the client what to fix."""

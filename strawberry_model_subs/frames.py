@@ -18,6 +18,7 @@ import json
 from typing import Any, Literal, TypedDict
 
 from .events import Event
+from .exceptions import FrameError as FrameError
 
 
 class ConnectFrame(TypedDict):
@@ -63,10 +64,6 @@ class ResponseFrame(TypedDict, total=False):
 
     data: dict[str, Any] | None
     errors: list[dict[str, Any]]
-
-
-class FrameError(ValueError):
-    """A client frame is not a valid request; the message tells the client what to fix."""
 
 
 def dumps(frame: object) -> str:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from .conf import get_settings
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
 from .frames import merge_fields
-from .layers import get_layer, tune_blocking_reads
+from .layers import add_local_receiver, get_layer, tune_blocking_reads
 from .permissions import user_key
 from .registry import registration_for_stream
 
@@ -328,6 +328,11 @@ class Hub:
             except Exception:
                 logger.warning("could not renew channel-layer group memberships", exc_info=True)
 
+    @property
+    def listening(self) -> bool:
+        """Whether any stream has a subscriber here (see ``layers.deliver_local``)."""
+        return bool(self.refs)
+
     def receive_message(self, message: dict[str, Any]) -> None:
         """Dispatch one layer message: an event, or a batch of them in order (anything else is
         ignored); an event older than one already dispatched for its object is dropped."""
@@ -372,16 +377,5 @@ def get_hub() -> Hub:
             layer = get_layer()
             tune_blocking_reads(layer)
             hub = _hubs[loop] = Hub(layer)
+            add_local_receiver(loop, hub)
     return hub
-
-
-def deliver_threadsafe(message: dict[str, Any]) -> None:
-    """Hand a layer message to every hub of this process, each on its own loop.
-
-    For the in-memory layer, from a thread that runs no loop of its own: the layer's queues are
-    not thread-safe, and with it every receiver is in this process anyway.
-    """
-    with _hubs_lock:
-        hubs = [(loop, hub) for loop, hub in _hubs.items() if hub.refs and not loop.is_closed()]
-    for loop, hub in hubs:
-        loop.call_soon_threadsafe(hub.receive_message, message)

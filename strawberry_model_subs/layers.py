@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from concurrent.futures import Future
-from typing import Any
+from typing import Any, Protocol
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -86,6 +87,45 @@ def in_event_loop() -> bool:
     return True
 
 
+class LocalReceiver(Protocol):
+    """What receives layer messages in this process without the layer (a hub, on its loop)."""
+
+    @property
+    def listening(self) -> bool:
+        """Whether it has anything to deliver messages to."""
+        ...
+
+    def receive_message(self, message: dict[str, Any]) -> None:
+        """Take one layer message; called on the receiver's own event loop."""
+        ...
+
+
+_local: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LocalReceiver] = (
+    weakref.WeakKeyDictionary()
+)
+_local_lock = threading.Lock()
+
+
+def add_local_receiver(loop: asyncio.AbstractEventLoop, receiver: LocalReceiver) -> None:
+    """Have :func:`deliver_local` hand messages to ``receiver`` on ``loop`` (one per loop)."""
+    with _local_lock:
+        _local[loop] = receiver
+
+
+def deliver_local(message: dict[str, Any]) -> None:
+    """Hand a layer message to every listening local receiver of this process, each on its own
+    loop: for the in-memory layer, whose queues are not thread-safe and whose every receiver is
+    in this process, from a thread that runs no loop of its own."""
+    with _local_lock:
+        receivers = [
+            (loop, receiver)
+            for loop, receiver in _local.items()
+            if receiver.listening and not loop.is_closed()
+        ]
+    for loop, receiver in receivers:
+        loop.call_soon_threadsafe(receiver.receive_message, message)
+
+
 def publish(group: str, message: dict[str, Any]) -> None:
     """Send ``message`` to ``group`` from synchronous code, whatever thread this is."""
     if in_event_loop():
@@ -94,9 +134,7 @@ def publish(group: str, message: dict[str, Any]) -> None:
     if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None:
         async_to_sync(apublish)(group, message)
     elif is_process_local(layer):
-        from .hub import deliver_threadsafe
-
-        deliver_threadsafe(message)
+        deliver_local(message)
     else:
         _background_loop().submit(apublish(group, message)).result(PUBLISH_TIMEOUT)
 

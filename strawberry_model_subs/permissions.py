@@ -25,22 +25,32 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+from django.db import models
 from rest_framework.permissions import BasePermission
 
-from .exceptions import ControlError
-
-if TYPE_CHECKING:
-    from .events import Event
-    from .registry import Registration
+from .events import Event
+from .exceptions import PermissionDenied as PermissionDenied
 
 EventFilter = Callable[[Any, dict[str, Any]], bool]
 FieldsFor = Callable[[Any], Iterable[str] | None]
 
 
-class PermissionDenied(ControlError):
-    """A subscription or a control operation is not allowed for this user."""
+class Guarded(Protocol):
+    """What the checks read of a stream (a ``registry.Registration`` is one)."""
+
+    @property
+    def stream(self) -> str: ...
+
+    @property
+    def model(self) -> type[models.Model]: ...
+
+    @property
+    def serializer_class(self) -> type[Any]: ...
+
+    @property
+    def rules(self) -> Rules: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +69,7 @@ class SubscriptionRequest:
 class SubscriptionView:
     """What DRF permission classes see as ``view``: the registered serializer's model."""
 
-    def __init__(self, registration: Registration) -> None:
+    def __init__(self, registration: Guarded) -> None:
         self.registration = registration
         self.queryset = registration.model._default_manager.all()
         self.serializer_class = registration.serializer_class
@@ -109,7 +119,7 @@ def anonymous() -> Any:
     return AnonymousUser()
 
 
-def check_subscribe(registration: Registration, user: Any, fields: list[str] | None) -> None:
+def check_subscribe(registration: Guarded, user: Any, fields: list[str] | None) -> None:
     """Refuse (PermissionDenied) a subscription ``user`` may not make, or fields it may not read."""
     rules = registration.rules
     request, view = SubscriptionRequest(user), SubscriptionView(registration)
@@ -130,7 +140,7 @@ def check_subscribe(registration: Registration, user: Any, fields: list[str] | N
             )
 
 
-def allowed_fields(registration: Registration, user: Any) -> frozenset[str] | None:
+def allowed_fields(registration: Guarded, user: Any) -> frozenset[str] | None:
     """The fields ``user`` may receive from the stream (None: every field)."""
     fields_for = registration.rules.fields_for
     if fields_for is None:
@@ -139,7 +149,7 @@ def allowed_fields(registration: Registration, user: Any) -> frozenset[str] | No
     return None if allowed is None else frozenset(allowed)
 
 
-def event_check(registration: Registration) -> Callable[[Any, Event], bool] | None:
+def event_check(registration: Guarded) -> Callable[[Any, Event], bool] | None:
     """The per-event, per-user check of a stream, or None when it has none (the fast path)."""
     rules = registration.rules
     if not rules.checks_events:

@@ -57,8 +57,7 @@ from .events import (
     group_name,
     pk_key,
 )
-from .hub import deliver_threadsafe
-from .layers import get_layer, is_process_local, redis_host
+from .layers import deliver_local, get_layer, is_process_local, redis_host
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +326,7 @@ class Publisher:
         if local:
             # The in-memory layer is not thread-safe: hand the messages to each hub's own loop.
             for _, batch_message in batches:
-                deliver_threadsafe(dict(batch_message))
+                deliver_local(dict(batch_message))
             return
         try:
             loop.run_until_complete(_send_all(layer, batches))

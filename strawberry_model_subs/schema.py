@@ -21,6 +21,7 @@ from .hub import get_hub
 from .permissions import allowed_fields, check_subscribe, request_user, user_key
 from .registry import Registration, registration_for_serializer, registrations
 from .shared import DIRECT, DirectSink, shared_operation
+from .typed import changed_events, direct_events
 
 
 @strawberry.type(description="The answer to a control operation.")
@@ -162,8 +163,6 @@ def selected_data_fields(registration: Registration, info: strawberry.Info) -> l
 
 
 def _changed_resolver(registration: Registration) -> Any:
-    from .typed import changed_events, direct_events
-
     # A coroutine returning the stream, not an async generator: a bad id is then an error of the
     # subscription's creation, which the protocols answer with their `error` message.
     async def resolve(

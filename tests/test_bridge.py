@@ -13,7 +13,15 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save, pre_delete
 from rest_framework import serializers
 
-from strawberry_model_subs import Action, anotify, model_subscription, notify
+from strawberry_model_subs import (
+    Action,
+    InvalidNotifyError,
+    NotRegisteredError,
+    SyncOnlyError,
+    anotify,
+    model_subscription,
+    notify,
+)
 from strawberry_model_subs.registry import unregister
 from strawberry_model_subs.testing import StreamClient
 from tests.conftest import Listen
@@ -193,20 +201,23 @@ async def test_notify_inside_a_transaction_waits_for_the_commit(listen: Listen) 
 
 
 async def test_notify_in_async_code_points_to_anotify() -> None:
-    with pytest.raises(RuntimeError, match="await anotify"):
+    with pytest.raises(SyncOnlyError, match="await anotify"):
         notify(Category(pk=1, name="x"), "update")
 
 
 @pytest.mark.parametrize(
-    ("instance", "action", "message"),
+    ("instance", "action", "error", "message"),
     [
-        (Category(pk=1, name="x"), "all_actions", "create, update or delete"),
-        (Session(session_key="k"), "update", "has no serializer registered"),
-        (Category(name="unsaved"), "update", "without a primary key"),
+        (Category(pk=1, name="x"), "all_actions", InvalidNotifyError, "create, update or delete"),
+        (Session(session_key="k"), "update", NotRegisteredError, "has no serializer registered"),
+        (Category(name="unsaved"), "update", InvalidNotifyError, "without a primary key"),
+        ([Category(pk=1), Product(pk=2)], "update", InvalidNotifyError, "objects of one model"),
     ],
 )
-def test_notify_refuses_what_it_cannot_send(instance: Any, action: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_notify_refuses_what_it_cannot_send(
+    instance: Any, action: str, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
         notify(instance, action)
 
 
