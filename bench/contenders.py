@@ -1,4 +1,5 @@
-"""What ``bench/run.py`` measures: each contender's server, interpreter and subscriber kind."""
+"""What ``bench/run.py`` measures: each contender's server, interpreter and subscriber kind, and
+the targets the report judges it by; the write path's channel layers and theirs."""
 
 from __future__ import annotations
 
@@ -11,6 +12,35 @@ SMS_TYPED_100 = tuple(
     f"subscription Watch{k} {{ item{k}: itemChanged(action: UPDATE) {{ data {{ id name seq }} }} }}"
     for k in range(100)
 )
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the "Targets" table judges a contender by (reported, not asserted); a limit left None
+    is not judged. Latency, CPU and memory are taken at the largest N of the run."""
+
+    #: How the table names the contender: its protocol, then what sets it apart ("in-memory").
+    protocol: str = ""
+    variant: str = ""
+    #: Its p50 latency at most this many times the bare limit's.
+    max_p50_ratio: float | None = None
+    #: Its Redis commands per event at N=REDIS_GROWTH_N at most this many more than at N=1 (the
+    #: commands do not grow with N).
+    max_redis_growth: float | None = None
+    #: Its CPU per delivered frame flat over N: the largest over the sizes at most this many
+    #: times the smallest.
+    max_cpu_spread: float | None = None
+    #: Its CPU per delivered frame at most this many µs.
+    max_cpu_us_per_frame: float | None = None
+    #: Its idle memory per subscriber below this many KB.
+    max_rss_kb_per_sub: float | None = None
+    #: Its p50 latency at least this many times lower than each peer's.
+    min_peer_speedup: float | None = None
+
+
+#: The N whose Redis commands per event are compared with N=1's (the largest N when it did not
+#: run).
+REDIS_GROWTH_N = 1000
 
 
 @dataclass(frozen=True)
@@ -28,6 +58,7 @@ class Contender:
     #: A peer's own virtualenv (bench/peers/<venv>.txt); None: this repository's .venv.
     venv: str | None = None
     documents: tuple[str, ...] = ()
+    targets: Targets = Targets()
 
     @property
     def redis(self) -> bool:
@@ -49,6 +80,15 @@ CONTENDERS: tuple[Contender, ...] = (
         "sms_site.asgi:application",
         "stream",
         "sms_site.settings",
+        targets=Targets(
+            "stream protocol",
+            "in-memory",
+            max_p50_ratio=1.5,
+            max_cpu_spread=1.25,
+            max_cpu_us_per_frame=30,
+            max_rss_kb_per_sub=30,
+            min_peer_speedup=10,
+        ),
     ),
     Contender(
         "sms-stream-redis",
@@ -58,6 +98,9 @@ CONTENDERS: tuple[Contender, ...] = (
         "stream",
         "sms_site.settings",
         layer="redis",
+        targets=Targets(
+            "stream protocol", "RedisChannelLayer", max_p50_ratio=2.0, max_redis_growth=0.5
+        ),
     ),
     Contender(
         "sms-stream-pubsub",
@@ -67,6 +110,9 @@ CONTENDERS: tuple[Contender, ...] = (
         "stream",
         "sms_site.settings",
         layer="pubsub",
+        targets=Targets(
+            "stream protocol", "RedisPubSubChannelLayer", max_p50_ratio=2.0, max_redis_growth=0.5
+        ),
     ),
     Contender(
         "sms-gtws",
@@ -76,6 +122,7 @@ CONTENDERS: tuple[Contender, ...] = (
         "gtws",
         "sms_site.settings",
         documents=(SMS_TYPED,),
+        targets=Targets("graphql-transport-ws", "one shared document", max_p50_ratio=2.0),
     ),
     Contender(
         "sms-gtws-100docs",
@@ -85,6 +132,7 @@ CONTENDERS: tuple[Contender, ...] = (
         "gtws",
         "sms_site.settings",
         documents=SMS_TYPED_100,
+        targets=Targets("graphql-transport-ws", "100 distinct documents", max_p50_ratio=3.0),
     ),
     Contender(
         "channels",

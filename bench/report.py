@@ -1,13 +1,13 @@
-"""Tables of ``bench/run.py``: the console text and bench/RESULTS.md."""
+"""Tables of ``bench/run.py``: the console text and bench/RESULTS.md (the write path's tables:
+``write_report``)."""
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from contenders import BY_NAME, WRITE_LAYERS
+from contenders import BY_NAME, CONTENDERS, REDIS_GROWTH_N, Contender, Targets
 
 Result = dict[str, Any]
 #: contender -> N -> what bench/client.py printed (plus the driver's notes)
@@ -258,7 +258,14 @@ def redis_table(run: Run) -> list[str]:
     return table(headers, rows)
 
 
-# -- targets ----------------------------------------------------------------------------------
+# -- targets (their limits stand beside the contenders: contenders.Targets) -------------------
+
+#: The headers of a "Targets" table.
+TARGET_HEADERS = ["target (reported, not asserted)", "measured", ""]
+
+
+def verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("met" if ok else "**missed**")
 
 
 def _p50(run: Run, name: str, n: int) -> float | None:
@@ -273,316 +280,133 @@ def _ratio(run: Run, name: str, n: int) -> float | None:
     return ours / bare
 
 
-def targets(run: Run) -> list[str]:
-    if not run.sizes:
-        return []
-    big = max(run.sizes)
+def _latency_row(run: Run, contender: Contender, limit: float, big: int) -> list[str]:
+    t = contender.targets
+    r = _ratio(run, contender.name, big)
+    p99 = events_of(run.results[contender.name].get(big)).get("p99_ms")
+    bp99 = events_of((run.results.get("bare") or {}).get(big)).get("p99_ms")
+    p99_text = f"; p99 {p99 / bp99:.2f}x" if p99 and bp99 else ""
+    return [
+        f"{t.protocol}, {t.variant}: p50 latency ≤ {limit}x bare at N={big:,}",
+        f"{r:.2f}x{p99_text}" if r is not None else "-",
+        verdict(None if r is None else r <= limit),
+    ]
+
+
+def _redis_row(run: Run, name: str, growth: float) -> list[str]:
+    n1 = redis_calls(run.redis_n1.get(name))
+    mid = REDIS_GROWTH_N if REDIS_GROWTH_N in run.results[name] else max(run.results[name])
+    nk = redis_calls(run.results[name].get(mid))
+    ok = None if n1 is None or nk is None else nk <= n1 + growth
+    return [
+        f"{name}: Redis commands per event do not grow with N (N=1 vs N={mid:,})",
+        f"{number(n1)} vs {number(nk)}",
+        verdict(ok),
+    ]
+
+
+def _cpu_rows(by_size: dict[int, Result], t: Targets, big: int) -> list[list[str]]:
+    """CPU per delivered frame: flat over N, at most a limit at the largest N, and (information)
+    the marginal CPU of an extra subscriber."""
     rows: list[list[str]] = []
-
-    def verdict(ok: bool | None) -> str:
-        return "-" if ok is None else ("met" if ok else "**missed**")
-
-    def latency_target(name: str, limit: float, label: str) -> None:
-        if name not in run.results:
-            return
-        r = _ratio(run, name, big)
-        p99 = events_of(run.results[name].get(big)).get("p99_ms")
-        bp99 = events_of((run.results.get("bare") or {}).get(big)).get("p99_ms")
-        p99_text = f"; p99 {p99 / bp99:.2f}x" if p99 and bp99 else ""
-        rows.append(
-            [
-                f"{label}: p50 latency ≤ {limit}x bare at N={big:,}",
-                f"{r:.2f}x{p99_text}" if r is not None else "-",
-                verdict(None if r is None else r <= limit),
-            ]
-        )
-
-    latency_target("sms-stream", 1.5, "stream protocol, in-memory")
-    latency_target("sms-stream-redis", 2.0, "stream protocol, RedisChannelLayer")
-    latency_target("sms-stream-pubsub", 2.0, "stream protocol, RedisPubSubChannelLayer")
-    latency_target("sms-gtws", 2.0, "graphql-transport-ws, one shared document")
-    latency_target("sms-gtws-100docs", 3.0, "graphql-transport-ws, 100 distinct documents")
-
-    for name in ("sms-stream-redis", "sms-stream-pubsub"):
-        if name not in run.results:
-            continue
-        n1 = redis_calls(run.redis_n1.get(name))
-        mid = 1000 if 1000 in run.results[name] else max(run.results[name])
-        nk = redis_calls(run.results[name].get(mid))
-        ok = None if n1 is None or nk is None else nk <= n1 + 0.5
-        rows.append(
-            [
-                f"{name}: Redis commands per event do not grow with N (N=1 vs N={mid:,})",
-                f"{number(n1)} vs {number(nk)}",
-                verdict(ok),
-            ]
-        )
-
-    if "sms-stream" in run.results:
-        cpu = {
-            n: events_of(r).get("cpu_us_per_frame")
-            for n, r in sorted(run.results["sms-stream"].items())
-        }
+    cpu = {n: events_of(r).get("cpu_us_per_frame") for n, r in sorted(by_size.items())}
+    if t.max_cpu_spread is not None:
         known = [v for v in cpu.values() if v is not None]
         text = ", ".join(f"N={n:,}: {number(v)}" for n, v in cpu.items())
         flat = max(known) / min(known) if known and min(known) > 0 else None
         rows.append(
             [
-                "stream protocol: CPU per delivered frame flat over N (max/min ≤ 1.25)",
+                f"{t.protocol}: CPU per delivered frame flat over N (max/min ≤ {t.max_cpu_spread})",
                 f"{text} (max/min {flat:.2f})" if flat else text,
-                verdict(None if flat is None else flat <= 1.25),
+                verdict(None if flat is None else flat <= t.max_cpu_spread),
             ]
         )
+    if t.max_cpu_us_per_frame is not None:
         at_big = cpu.get(big)
         rows.append(
             [
-                f"stream protocol: CPU ≤ 30 µs per delivered frame at N={big:,}",
+                f"{t.protocol}: CPU ≤ {t.max_cpu_us_per_frame} µs per delivered frame at N={big:,}",
                 number(at_big),
-                verdict(None if at_big is None else at_big <= 30),
+                verdict(None if at_big is None else at_big <= t.max_cpu_us_per_frame),
             ]
         )
-        per_event = {
-            n: events_of(r).get("cpu_ms_per_event") for n, r in run.results["sms-stream"].items()
-        }
-        sizes = sorted(n for n, v in per_event.items() if v is not None)
-        if len(sizes) >= 2 and sizes[-1] > sizes[0]:
-            lo, hi = sizes[0], sizes[-1]
-            marginal = (per_event[hi] - per_event[lo]) * 1e3 / (hi - lo)  # type: ignore[operator]
-            rows.append(
-                [
-                    f"stream protocol: marginal CPU per extra subscriber, N={lo:,} to {hi:,} "
-                    "(information)",
-                    f"{marginal:.1f} µs/frame",
-                    "-",
-                ]
-            )
-        rss = (run.results["sms-stream"].get(big) or {}).get("rss_per_sub_kb")
+    per_event = {n: events_of(r).get("cpu_ms_per_event") for n, r in by_size.items()}
+    sizes = sorted(n for n, v in per_event.items() if v is not None)
+    if len(sizes) >= 2 and sizes[-1] > sizes[0]:
+        lo, hi = sizes[0], sizes[-1]
+        marginal = (per_event[hi] - per_event[lo]) * 1e3 / (hi - lo)  # type: ignore[operator]
         rows.append(
             [
-                f"stream protocol: idle memory per subscriber < 30 KB at N={big:,}",
-                number(rss),
-                verdict(None if rss is None else rss < 30),
+                f"{t.protocol}: marginal CPU per extra subscriber, N={lo:,} to {hi:,} "
+                "(information)",
+                f"{marginal:.1f} µs/frame",
+                "-",
             ]
         )
-        ours = _p50(run, "sms-stream", big)
-        for peer in [n for n in run.results if BY_NAME[n].group == "peer"]:
-            theirs = _p50(run, peer, big)
-            result = run.results[peer].get(big) or {}
-            if theirs is not None and ours:
+    return rows
+
+
+def _peer_rows(run: Run, name: str, speedup: float, big: int) -> list[list[str]]:
+    """``name``'s p50 latency at the largest N against each peer's (a lower bound of the speed-up
+    when the peer did not run at that N)."""
+    rows: list[list[str]] = []
+    ours = _p50(run, name, big)
+    for peer in [n for n in run.results if BY_NAME[n].group == "peer"]:
+        label = f"≥ {speedup}x faster than {peer} at N={big:,} (p50 latency)"
+        theirs = _p50(run, peer, big)
+        result = run.results[peer].get(big) or {}
+        if theirs is not None and ours:
+            rows.append([label, f"{theirs / ours:.1f}x", verdict(theirs / ours >= speedup)])
+        elif ours:
+            # The peer did not run at this N: its largest completed N against ours at this N
+            # is a lower bound of the speed-up.
+            done = [(m, _p50(run, peer, m)) for m in sorted(run.results[peer]) if m < big]
+            done = [(m, p) for m, p in done if p is not None]
+            if done:
+                m, theirs_small = done[-1]
+                ours_small = _p50(run, name, m)
+                same = f"; {theirs_small / ours_small:.1f}x at N={m:,}" if ours_small else ""
+                bound = theirs_small / ours
                 rows.append(
                     [
-                        f"≥ 10x faster than {peer} at N={big:,} (p50 latency)",
-                        f"{theirs / ours:.1f}x",
-                        verdict(theirs / ours >= 10),
+                        label,
+                        f"> {bound:.1f}x (a lower bound: {peer} at N={m:,} against ours at "
+                        f"N={big:,}; {peer} at N={big:,}: {status(result) or 'not run'})" + same,
+                        verdict(True) if bound >= speedup else "- (lower bound only)",
                     ]
                 )
-            elif ours:
-                # The peer did not run at this N: its largest completed N against ours at this N
-                # is a lower bound of the speed-up.
-                done = [(m, _p50(run, peer, m)) for m in sorted(run.results[peer]) if m < big]
-                done = [(m, p) for m, p in done if p is not None]
-                if done:
-                    m, theirs_small = done[-1]
-                    ours_small = _p50(run, "sms-stream", m)
-                    same = f"; {theirs_small / ours_small:.1f}x at N={m:,}" if ours_small else ""
-                    bound = theirs_small / ours
-                    rows.append(
-                        [
-                            f"≥ 10x faster than {peer} at N={big:,} (p50 latency)",
-                            f"> {bound:.1f}x (a lower bound: {peer} at N={m:,} against ours at "
-                            f"N={big:,}; {peer} at N={big:,}: {status(result) or 'not run'})"
-                            + same,
-                            verdict(True) if bound >= 10 else "- (lower bound only)",
-                        ]
-                    )
-                else:
-                    rows.append(
-                        [
-                            f"≥ 10x faster than {peer} at N={big:,} (p50 latency)",
-                            status(result) or "-",
-                            "-",
-                        ]
-                    )
-    return table(["target (reported, not asserted)", "measured", ""], rows)
+            else:
+                rows.append([label, status(result) or "-", "-"])
+    return rows
 
 
-# -- the write path (bench/write_path.py) -----------------------------------------------------
-
-
-def _write_summary(result: Result) -> Result | None:
-    summary: Result | None = result.get("summary")
-    return summary
-
-
-def write_path_table(data: Result) -> list[str]:
-    headers = [
-        "layer",
-        "plain saves/s",
-        "registered saves/s",
-        "ratio (registered/plain time per save)",
-        "ratio per round, min-max",
-        "CPU µs/save plain",
-        "CPU µs/save registered",
-        "received/expected",
-    ]
+def targets(run: Run) -> list[str]:
+    """The "Targets" table: each contender of the run against its ``contenders.Targets``."""
+    if not run.sizes:
+        return []
+    big = max(run.sizes)
+    judged = [c for c in CONTENDERS if c.name in run.results]
     rows: list[list[str]] = []
-    for layer in WRITE_LAYERS:
-        result = data["layers"].get(layer.name)
-        if result is None:
-            continue
-        s = _write_summary(result)
-        if s is None:
-            why = status(result) or "no figures"
-            rows.append([layer.title, why, *["-"] * (len(headers) - 2)])
-            continue
-        rows.append(
-            [
-                layer.title,
-                number(s["plain_per_s"], 0),
-                number(s["registered_per_s"], 0),
-                f"{s['ratio']:.2f}x",
-                f"{s['ratio_min']:.2f}-{s['ratio_max']:.2f}",
-                number(s["plain_cpu_us"]),
-                number(s["registered_cpu_us"]),
-                f"{s['received']:,}/{s['expected']:,}",
-            ]
-        )
-    return table(headers, rows)
-
-
-def write_path_targets(data: Result) -> list[str]:
-    rows: list[list[str]] = []
-    for layer in WRITE_LAYERS:
-        result = data["layers"].get(layer.name)
-        if result is None:
-            continue
-        s = _write_summary(result)
-        label = (
-            f"{layer.title}: a registered save (event published and delivered) ≤ "
-            f"{layer.max_ratio}x a plain save's time"
-        )
-        if s is None:
-            rows.append([label, status(result) or "-", "-"])
-            continue
-        complete = s["received"] == s["expected"]
-        ok = s["ratio"] <= layer.max_ratio and complete
-        lost = "" if complete else f"; only {s['received']:,}/{s['expected']:,} events received"
-        rows.append([label, f"{s['ratio']:.2f}x{lost}", "met" if ok else "**missed**"])
-    return table(["target (reported, not asserted)", "measured", ""], rows)
-
-
-def _profile_table(rows: list[Result]) -> list[str]:
-    return table(
-        ["function", "ncalls", "tottime s", "cumtime s"],
-        [
-            [
-                f"`{r['function']}`",
-                r["ncalls"],
-                f"{r['tottime_s']:.3f}",
-                f"{r['cumtime_s']:.3f}",
-            ]
-            for r in rows
-        ],
-    )
-
-
-def write_path_profiles(data: Result) -> list[str]:
-    lines: list[str] = []
-    for layer in WRITE_LAYERS:
-        result = data["layers"].get(layer.name) or {}
-        profile = result.get("profile")
-        if not profile:
-            continue
-        lines += [
-            f"### Profile: {layer.title}",
-            "",
-            f"One more registered measure under cProfile ({profile['saves']:,} saves and the "
-            f"flush, {profile['wall_s']:.2f} s under the profiler; "
-            f"{profile.get('received', 0):,} events received). The top {len(profile['main'])} "
-            "functions by cumulative time of the saving thread:",
-            "",
-            *_profile_table(profile["main"]),
-            "",
-        ]
-        if profile.get("main_library"):
-            lines += [
-                "Of which the saving thread spent in the `post_save` dispatch and this library "
-                "(by cumulative time):",
-                "",
-                *_profile_table(profile["main_library"]),
-                "",
-            ]
-        if profile.get("publisher"):
-            lines += [
-                "The publisher thread over the same measure (its publishing rounds, "
-                "`Publisher._publish`, wrapped for this measure only):",
-                "",
-                *_profile_table(profile["publisher"]),
-                "",
-            ]
-        elif profile.get("publisher_note"):
-            lines += [profile["publisher_note"], ""]
-    return lines
-
-
-def write_path_section(data: Result, command: str, heading: bool = True) -> list[str]:
-    """The "Write path" section of bench/RESULTS.md (the console shows it without heading)."""
-    o = data["options"]
-    lines = ["## Write path", ""] if heading else []
-    lines += [
-        f"Written by `{command}` on {datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}, "
-        f"in {data.get('duration_s', 0):.0f} s (`python bench/write_path.py` runs the same "
-        "alone; `make bench BENCH_ARGS=--write-path-only` rewrites only this section).",
-        "",
-        "Saves per second of a model registered with `@model_subscription` (`Item`) against the "
-        "same model unregistered (`PlainItem`: name CharField, price DecimalField, in_stock "
-        "BooleanField, updated DateTimeField(auto_now)), in the same process, on PostgreSQL "
-        f"({o['pg']}, database `{o['db']}`, dropped and created for each layer), one child "
-        "process per channel layer (Redis "
-        f"{o['redis']}, prefix `{o['prefix']}`). A measure is {o['saves']:,} "
-        f"`save()` calls updating {o['rows']} rows round-robin, in autocommit (each save its "
-        f"own transaction and its own event), after a warm-up of {o['warmup']} saves of each; "
-        f"{o['rounds']} rounds alternate plain and registered measures (the order swapped "
-        "every round) and the figures are the medians. The registered measure's timed region "
-        "ends after `flush_events(timeout=60)` returned True: it holds the publisher thread's "
-        "work (versions, read-back, serialization, the send). One subscriber counts the events "
-        "that arrive: on the in-memory layer a sink joined to the measured process's hub (a "
-        "thread of that process, as in a deployment on that layer); on the Redis layers a "
-        "process of its own (as a deployment's servers are), a receiver in the group "
-        f"`{o['prefix']}.bench-items` counting the events of each `sms.events` message; "
-        "**received/expected** is over the measured rounds. **CPU µs/save**: the measured "
-        "process's CPU (every thread: the saving one, the publisher, on the in-memory layer the "
-        "subscriber) per save; PostgreSQL's and the Redis receiver's are not in it."
-        + (
-            f" The library at `{data.get('library', 'unknown')}`. The machine "
-            f"({data['cores']} cores) had a 1-minute load average of "
-            f"{data['load'][0]:.2f} before the run and {data['load'][1]:.2f} after it (this "
-            "run's own processes count in the second)."
-            if data.get("load")
-            else ""
-        ),
-        "",
-        *write_path_table(data),
-        "",
-        *write_path_targets(data),
-        "",
-    ]
-    notes = [
-        f"{layer}: {status(result)}"
-        for layer, result in data["layers"].items()
-        if status(result) and not result.get("summary")
-    ]
-    if notes:
-        lines += [*(f"- {note}" for note in notes), ""]
-    lines += write_path_profiles(data)
-    commands = [r["command"] for r in data["layers"].values() if r.get("command")]
-    if commands:
-        lines += [
-            "Each layer's child process, from the repository root:",
-            "",
-            "```sh",
-            *commands,
-            "```",
-            "",
-        ]
-    return lines
+    for c in judged:
+        if c.targets.max_p50_ratio is not None:
+            rows.append(_latency_row(run, c, c.targets.max_p50_ratio, big))
+    for c in judged:
+        if c.targets.max_redis_growth is not None:
+            rows.append(_redis_row(run, c.name, c.targets.max_redis_growth))
+    for c in judged:
+        t = c.targets
+        if t.max_cpu_spread is not None or t.max_cpu_us_per_frame is not None:
+            rows += _cpu_rows(run.results[c.name], t, big)
+        if t.max_rss_kb_per_sub is not None:
+            rss = (run.results[c.name].get(big) or {}).get("rss_per_sub_kb")
+            rows.append(
+                [
+                    f"{t.protocol}: idle memory per subscriber < {t.max_rss_kb_per_sub} KB at "
+                    f"N={big:,}",
+                    number(rss),
+                    verdict(None if rss is None else rss < t.max_rss_kb_per_sub),
+                ]
+            )
+        if t.min_peer_speedup is not None:
+            rows += _peer_rows(run, c.name, t.min_peer_speedup, big)
+    return table(TARGET_HEADERS, rows)

@@ -50,7 +50,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import report
+import write_report
 from contenders import WRITE_LAYERS, WRITE_LAYERS_BY_NAME, WriteLayer
 
 BENCH = Path(__file__).resolve().parent
@@ -730,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(data, indent=1))
     command = shlex.join(["python", "bench/write_path.py", *(argv or sys.argv[1:])])
-    print("\n".join(report.write_path_section(data, command, heading=False)))
+    print("\n".join(write_report.write_path_section(data, command, heading=False)))
     return 0
 
 
