@@ -19,10 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[test,server]'
 	touch $@
 
-test: venv $(JS_STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
-	$(BIN)/mypy
+test: lint $(JS_STAMP)
 	$(BIN)/python -m pytest
 	$(BIN)/python tests/run_services.py
 
@@ -34,10 +31,12 @@ $(JS_STAMP): $(JS_DIR)/package-lock.json
 		echo "node/npm not installed: the JavaScript e2e tests will be skipped" >&2; \
 	fi
 
+# ruff, mypy, and the import-linter contracts of pyproject.toml (docs/architecture.md).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: venv
 	$(BIN)/ruff format .

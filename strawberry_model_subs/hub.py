@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from .conf import get_settings
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
 from .frames import merge_fields
-from .layers import add_local_receiver, get_layer, tune_blocking_reads
+from .layers import add_local_receiver, get_layer, is_benign_timeout, tune_blocking_reads
 from .permissions import user_key
 from .registry import registration_for_stream
 
@@ -293,7 +293,7 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if not failing and _benign_timeout(exc):
+                if not failing and is_benign_timeout(exc):
                     # An idle blocking read that outlived the socket's read timeout.
                     continue
                 if not failing:
@@ -354,14 +354,6 @@ class Hub:
                 continue
             if not self.is_stale(event):
                 self.dispatch(event)
-
-
-def _benign_timeout(exc: BaseException) -> bool:
-    try:
-        from redis.exceptions import TimeoutError as RedisTimeout
-    except ImportError:  # channels_redis is not installed
-        return False
-    return isinstance(exc, RedisTimeout)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()

@@ -78,6 +78,17 @@ def tune_blocking_reads(layer: Any) -> None:
         layer.brpop_timeout = max(0.5, min(2.0, shortest / 2))
 
 
+def is_benign_timeout(exc: BaseException) -> bool:
+    """Whether a receive failed only because redis-py timed a blocking read out (the layer's
+    next receive works: see :func:`tune_blocking_reads`)."""
+    try:
+        # channels_redis (and redis-py with it) is an optional dependency.
+        from redis.exceptions import TimeoutError as RedisTimeout
+    except ImportError:
+        return False
+    return isinstance(exc, RedisTimeout)
+
+
 def in_event_loop() -> bool:
     """Whether this thread is running an event loop (where sync publishing would block it)."""
     try:
