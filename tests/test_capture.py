@@ -197,6 +197,7 @@ def test_capture_on_commit_callbacks_in_a_test_case_sends_the_coalesced_event(
         asyncio.run_coroutine_threadsafe(leave(), loop).result(5)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(5)
+        loop.close()
 
 
 # -- many-to-many -------------------------------------------------------------------------------
