@@ -1,7 +1,12 @@
-"""``GraphQLWSConsumer``: Strawberry's websocket consumer plus the stream protocol.
+"""``GraphQLWSConsumer``: one websocket route for three protocols, a thin Channels adapter.
 
-A client offering the ``graphql-transport-ws`` or ``graphql-ws`` subprotocol is handled by
-Strawberry; a client offering no subprotocol speaks the stream protocol (see ``frames``).
+The consumer picks one handler per socket by the subprotocol its client offers:
+``graphql-transport-ws`` and ``graphql-ws`` get Strawberry's handlers (with what
+``ws_protocols`` adds), no subprotocol the stream protocol's (``stream_handler``). What stays here
+is Channels: accepting or refusing the socket, who is connecting (``auth``), the layer channel
+(control messages for a stream socket held here), and two documented seams, each commented where
+it is: the layer receive wrapped so that a Redis outage does not end every socket, and a stream
+socket's unused Strawberry queue released.
 
 Example::
 
@@ -13,8 +18,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,7 +26,6 @@ from urllib.parse import parse_qsl
 
 from strawberry.channels import GraphQLWSConsumer as StrawberryGraphQLWSConsumer
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from .auth import Rejected, connection_user
 from .conf import get_settings
@@ -35,14 +37,12 @@ from .control import (
     reply_message,
     unregister_session,
 )
-from .exceptions import ControlError
-from .execution import execute_once, operation_kind
-from .frames import FrameError, connect_frame, decode_request, dumps, error_frame
+from .frames import connect_frame
 from .hub import get_hub
-from .layers import is_process_local
+from .layers import is_process_local, never_receive, resilient
 from .outbox import Outbox
 from .permissions import anonymous
-from .session import StreamSession
+from .stream_handler import StreamHandler
 from .ws_protocols import GraphQLWSHandler, PingingGraphQLTransportWSHandler
 
 if TYPE_CHECKING:
@@ -54,57 +54,6 @@ logger = logging.getLogger(__name__)
 REJECTED_CLOSE_CODE = 4403
 #: Close code of a subscription-protocol socket that sent a frame over MAX_FRAME_SIZE (RFC 6455).
 FRAME_TOO_LARGE_CLOSE_CODE = 1009
-
-
-def resilient(
-    receive: Callable[[], Awaitable[dict[str, Any]]],
-) -> Callable[[], Awaitable[dict[str, Any]]]:
-    """``receive`` retried every second while the layer fails, logged once per outage.
-
-    The receive runs as a task of its own: when the consumer ends and cancels the wait, the
-    receive is cancelled until it stops, since redis-py can lose one cancellation and leave a
-    receive running forever.
-    """
-
-    async def receive_until_it_works() -> dict[str, Any]:
-        global _layer_down
-        while True:
-            task = asyncio.ensure_future(receive())
-            try:
-                message = await asyncio.shield(task)
-            except asyncio.CancelledError:
-                if not task.done():
-                    asyncio.get_running_loop().create_task(_cancel_until_done(task))
-                raise
-            except Exception:
-                if not _layer_down:
-                    _layer_down = True
-                    logger.exception("channel layer receive failed; sockets stay open, retrying")
-                await asyncio.sleep(1.0)
-                continue
-            _layer_down = False
-            return message
-
-    return receive_until_it_works
-
-
-async def _cancel_until_done(task: asyncio.Future[Any], tries: int = 50) -> None:
-    for _ in range(tries):
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await asyncio.wait_for(asyncio.shield(task), 0.2)
-        if task.done():
-            return
-    logger.warning("a channel layer receive ignored %d cancellations", tries)
-
-
-_layer_down = False
-
-
-async def _never() -> dict[str, Any]:
-    """A receive that never returns (until cancelled with its consumer)."""
-    await asyncio.get_running_loop().create_future()
-    raise AssertionError("unreachable")
 
 
 class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
@@ -124,7 +73,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     graphql_transport_ws_handler_class = PingingGraphQLTransportWSHandler
     graphql_ws_handler_class = GraphQLWSHandler
-    session: StreamSession | None = None
+    #: The stream protocol's handler, on a stream socket once accepted (else None).
+    stream: StreamHandler | None = None
     _operation_outbox: Outbox | None = None
     #: The connection's user (see ``auth``): set on connect (stream protocol) or on
     #: ``connection_init`` (graphql-transport-ws, graphql-ws).
@@ -167,7 +117,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             # through control.register_session): its layer channel would never carry a message,
             # and listening costs a queue per socket plus, on every receive of every channel, a
             # scan of all the queues (InMemoryChannelLayer), quadratic in the sockets.
-            self._channel_receive = _never
+            self._channel_receive = never_receive
 
     async def connect(self) -> None:
         if self.scope.get("subprotocols"):
@@ -188,11 +138,19 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             logger.info("stream socket refused by AUTHENTICATE: %s", exc)
             await self.close(code=REJECTED_CLOSE_CODE)
             return
-        self.session = StreamSession(get_hub(), self.send, self.close, self.user)
-        # Strawberry's protocol queue is never used by a stream socket with a session: an
-        # asyncio.Queue per socket is 3 KB of idle memory.
+        self.stream = StreamHandler(
+            self.schema,
+            get_hub(),
+            self.user,
+            self.send,
+            self.close,
+            context=lambda: self.get_context(self, response=self),
+            process_result=lambda result: self.process_result(self, result),
+        )
+        # Strawberry's protocol queue is never used by a stream socket: an asyncio.Queue per
+        # socket is 3 KB of idle memory.
         del self.message_queue
-        register_session(self.channel_name, self.session)
+        register_session(self.channel_name, self.stream.session)
         await self.send(text_data=connect_frame(channel_id_for(self.channel_name)))
 
     async def on_ws_connect(self, context: Any) -> Any:
@@ -221,62 +179,26 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         return self._operation_outbox
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        limit = get_settings().MAX_FRAME_SIZE
-        too_large = len(text_data or bytes_data or "") > limit
-        if self.session is None:
-            if not self.scope.get("subprotocols"):
-                return  # a refused stream socket, closing: what its client still sends is moot
-            if too_large:
-                await self.close(code=FRAME_TOO_LARGE_CLOSE_CODE)
-                return
-            await super().receive(text_data, bytes_data)
+        size = len(text_data or bytes_data or "")
+        if self.stream is not None:
+            await self.stream.handle_text(text_data, size)
             return
-        if too_large:
-            self.session.push_text(
-                error_frame(f"frame too large: at most {limit} characters (MAX_FRAME_SIZE)")
-            )
+        if not self.scope.get("subprotocols"):
+            return  # a refused stream socket, closing: what its client still sends is moot
+        if size > get_settings().MAX_FRAME_SIZE:
+            await self.close(code=FRAME_TOO_LARGE_CLOSE_CODE)
             return
-        self.session.push_text(await self._answer(text_data))
-
-    async def _answer(self, text: str | None) -> str:
-        """The response frame to one client frame on the stream socket."""
-        try:
-            request = decode_request(text)
-        except FrameError as exc:
-            return error_frame(str(exc))
-        query = request["query"]
-        variables = request.get("variables")
-        operation_name = request.get("operationName")
-        kind = operation_kind(query, operation_name)
-        context = await self.get_context(self, response=self)  # type: ignore[func-returns-value]
-        if kind == "control":
-            result = await execute_once(self.schema, query, variables, operation_name, context)
-        elif kind == "subscription":
-            return error_frame(
-                "only the control operations (the *Subscription fields) run on a stream socket; "
-                "connect with the graphql-transport-ws subprotocol for other subscriptions"
-            )
-        else:
-            try:
-                result = await self.schema.execute(
-                    query,
-                    variable_values=variables,
-                    context_value=context,
-                    operation_name=operation_name,
-                )
-            except CannotGetOperationTypeError as exc:
-                return error_frame(exc.as_http_error_reason())
-        return dumps(await self.process_result(self, result))
+        await super().receive(text_data, bytes_data)
 
     async def disconnect(self, code: int) -> None:
-        if self.session is None:
+        if self.stream is None:
             if self.run_task is not None:  # None: refused before any protocol ran
                 await super().disconnect(code)
             if self._operation_outbox is not None:
                 await self._operation_outbox.close()
             return
         unregister_session(self.channel_name)
-        await self.session.close()
+        await self.stream.close()
 
     async def dispatch(self, message: Any) -> None:
         if message.get("type") == CONTROL_MESSAGE_TYPE:
@@ -286,12 +208,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     async def _control_from_layer(self, message: ControlMessage) -> None:
         """A control operation for this socket, run by another process."""
-        error: str | None = None
-        try:
-            if self.session is None:
-                raise ControlError("this socket speaks a subscription protocol, not the stream one")
-            await self.session.apply(message["request"])
-        except ControlError as exc:
-            error = str(exc)
+        if self.stream is None:
+            reply = reply_message("this socket speaks a subscription protocol, not the stream one")
+        else:
+            reply = await self.stream.control_from_layer(message)
         assert self.channel_layer is not None
-        await self.channel_layer.send(message["reply_to"], dict(reply_message(error)))
+        await self.channel_layer.send(message["reply_to"], dict(reply))

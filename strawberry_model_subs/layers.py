@@ -15,8 +15,11 @@ a way that neither blocks an event loop nor opens a connection per event:
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import threading
 import weakref
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -25,6 +28,8 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 
 from .conf import get_settings
 from .exceptions import ConfigurationError
+
+logger = logging.getLogger(__name__)
 
 #: Seconds a synchronous publish waits for the layer before giving up (and logging).
 PUBLISH_TIMEOUT = 10.0
@@ -187,3 +192,63 @@ def _background_loop() -> _LoopThread:
         if _loop_thread is None or not _loop_thread.thread.is_alive():
             _loop_thread = _LoopThread()
         return _loop_thread
+
+
+# -- receiving ----------------------------------------------------------------------------
+
+
+def resilient(
+    receive: Callable[[], Awaitable[dict[str, Any]]],
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """``receive`` retried every second while the layer fails, logged once per outage.
+
+    The receive runs as a task of its own: when the consumer ends and cancels the wait, the
+    receive is cancelled until it stops, since redis-py can lose one cancellation and leave a
+    receive running forever.
+    """
+
+    async def receive_until_it_works() -> dict[str, Any]:
+        while True:
+            task = asyncio.ensure_future(receive())
+            try:
+                message = await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if not task.done():
+                    asyncio.get_running_loop().create_task(_cancel_until_done(task))
+                raise
+            except Exception:
+                if not _receive_outage.down:
+                    _receive_outage.down = True
+                    logger.exception("channel layer receive failed; sockets stay open, retrying")
+                await asyncio.sleep(1.0)
+                continue
+            _receive_outage.down = False
+            return message
+
+    return receive_until_it_works
+
+
+async def _cancel_until_done(task: asyncio.Future[Any], tries: int = 50) -> None:
+    for _ in range(tries):
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(task), 0.2)
+        if task.done():
+            return
+    logger.warning("a channel layer receive ignored %d cancellations", tries)
+
+
+class _ReceiveOutage:
+    """Whether this process's layer receives are failing: logged once per outage, for all
+    sockets."""
+
+    down = False
+
+
+_receive_outage = _ReceiveOutage()
+
+
+async def never_receive() -> dict[str, Any]:
+    """A receive that never returns (until cancelled with its consumer)."""
+    await asyncio.get_running_loop().create_future()
+    raise AssertionError("unreachable")
