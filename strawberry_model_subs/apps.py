@@ -1,3 +1,6 @@
+"""The Django app: at startup it registers the system checks, imports the ``AUTODISCOVER``
+modules and arranges for queued events to be published before the process exits."""
+
 from __future__ import annotations
 
 import atexit
@@ -12,10 +15,16 @@ logger = logging.getLogger(__name__)
 
 
 class StrawberryModelSubsConfig(AppConfig):
+    """``"strawberry_model_subs"`` in ``INSTALLED_APPS``; its work is done in :meth:`ready`."""
+
     name = "strawberry_model_subs"
     verbose_name = "Strawberry model subscriptions"
 
     def ready(self) -> None:
+        """Import the ``AUTODISCOVER`` modules (a dotted path as is, a bare name from every
+        installed app: a serializer decorated after this is logged as late), then flush queued
+        events at exit: by ``atexit``, and on ``worker_process_shutdown`` in a Celery pool
+        process, which ends without running ``atexit``."""
         # Imported here: these modules import DRF and the models, which need the app registry.
         from . import (
             checks,  # noqa: F401  (registers the system checks)

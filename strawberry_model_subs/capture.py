@@ -121,6 +121,8 @@ _sink: Sink | None = None
 
 
 def set_sink(sink: Sink) -> None:
+    """Hand committed changes to ``sink`` from now on (the publisher sets itself when imported);
+    while none is set, a commit that changed a registered model raises RuntimeError."""
     global _sink
     _sink = sink
 

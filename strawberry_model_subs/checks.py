@@ -13,6 +13,10 @@ from .exceptions import ConfigurationError
 
 @register()
 def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The setup problems of the library's settings and its channel layer: invalid settings
+    (E001), no layer under ``CHANNEL_LAYER`` (E002), a backend it is not tested with (W001), a
+    channels_redis host without ``max_connections`` (W002) or with a ``socket_timeout`` of 5 s
+    or less (W003)."""
     try:
         options = get_settings()
     except ConfigurationError as exc:

@@ -147,6 +147,7 @@ class ExampleClientView(TemplateView):
         }
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        """The template's context: ``title``, and ``config`` from :meth:`get_config`."""
         context = super().get_context_data(**kwargs)
         context["title"] = self.title
         context["config"] = self.get_config()

@@ -102,6 +102,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     # The setter wraps it so a socket outlives the outage (control messages resume after).
     @property
     def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """The receive of this socket's layer channel, as the setter below wrapped it."""
         return self._channel_receive
 
     @channel_receive.setter
@@ -120,6 +121,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             self._channel_receive = never_receive
 
     async def connect(self) -> None:
+        """Hand a subprotocol socket to Strawberry; accept a stream socket, learn its user
+        (close 4403 if the ``AUTHENTICATE`` hook refuses) and send its connect frame."""
         if self.scope.get("subprotocols"):
             await super().connect()
             return
@@ -165,6 +168,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         return await super().on_ws_connect(context)
 
     def decode_json(self, data: str | bytes) -> object:
+        """Strawberry's decoding, with JSON nested too deeply counted as invalid JSON."""
         # JSON nested deeper than the recursion limit is invalid JSON to the protocol handlers
         # (graphql-transport-ws closes with 4400), not a crash of the connection's handler.
         try:
@@ -179,6 +183,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         return self._operation_outbox
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """One client frame: to the stream handler, or (under MAX_FRAME_SIZE, else close 1009)
+        to Strawberry's; ignored on a stream socket being refused."""
         size = len(text_data or bytes_data or "")
         if self.stream is not None:
             await self.stream.handle_text(text_data, size)
@@ -191,6 +197,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         await super().receive(text_data, bytes_data)
 
     async def disconnect(self, code: int) -> None:
+        """End the socket's handler, its subscriptions and its send queues."""
         if self.stream is None:
             if self.run_task is not None:  # None: refused before any protocol ran
                 await super().disconnect(code)
@@ -201,6 +208,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         await self.stream.close()
 
     async def dispatch(self, message: Any) -> None:
+        """A control operation from another process, or any other message as Channels does."""
         if message.get("type") == CONTROL_MESSAGE_TYPE:
             await self._control_from_layer(message)
         else:

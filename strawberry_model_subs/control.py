@@ -46,6 +46,9 @@ class ControlMessage(TypedDict):
 
 
 class ControlReply(TypedDict):
+    """What arrives on a :class:`ControlMessage`'s ``reply_to``: the socket's answer, or the
+    timeout the waiting process sends itself when none came within ``CONTROL_TIMEOUT``."""
+
     type: Literal["sms.control.reply", "sms.control.timeout"]
     ok: bool
     error: str | None
@@ -64,10 +67,13 @@ _sessions: dict[str, HeldSocket] = {}
 
 
 def register_session(channel_id: str, session: HeldSocket) -> None:
+    """Hold ``session`` under its channel name (``channel_id`` is that name, not the signed id),
+    replacing any socket held under it: control operations for it are then applied directly."""
     _sessions[channel_id] = session
 
 
 def unregister_session(channel_id: str) -> None:
+    """Stop holding the socket of channel name ``channel_id``; nothing happens if none is held."""
     _sessions.pop(channel_id, None)
 
 
@@ -136,4 +142,5 @@ async def apply_control(channel_id: str, request: ControlRequest) -> None:
 
 
 def reply_message(error: str | None) -> ControlReply:
+    """A socket's answer to a control request: ok when ``error`` is None, else refused with it."""
     return {"type": "sms.control.reply", "ok": error is None, "error": error}

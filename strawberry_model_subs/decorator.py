@@ -88,6 +88,8 @@ def model_subscription(
                 fields = "__all__"
 
     Args:
+        serializer_class: The serializer, when called as ``model_subscription(Serializer,
+            stream=...)``; omitted as ``@model_subscription(...)``, which returns the decorator.
         stream: The stream's name, unique in the project; a valid Channels group name part.
         description: Describes the generated subscription fields and event type.
         name: The GraphQL type name prefix.
@@ -102,7 +104,6 @@ def model_subscription(
     Raises:
         RegistrationError: at decoration time, naming the serializer and what to change.
     """
-
     rules = Rules(tuple(permission_classes), event_filter, fields_for)
 
     def register(cls: S) -> S:

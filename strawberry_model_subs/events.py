@@ -20,6 +20,8 @@ from .exceptions import RegistrationError
 
 @strawberry.enum(description="A kind of model change; ALL_ACTIONS stands for all three.")
 class Action(enum.Enum):
+    """What a change did; ALL_ACTIONS is for subscriptions only, never an event's action."""
+
     CREATE = "create"
     UPDATE = "update"
     DELETE = "delete"
@@ -28,6 +30,8 @@ class Action(enum.Enum):
 
 @strawberry.enum(description="What a control operation does to the socket's subscriptions.")
 class Operation(enum.Enum):
+    """Whether a control operation adds a subscription to the socket or removes one."""
+
     SUBSCRIBE = "subscribe"
     UNSUBSCRIBE = "unsubscribe"
 

@@ -1,4 +1,6 @@
-"""Every error the library raises on purpose, in one hierarchy::
+"""Every error the library raises on purpose, in one hierarchy.
+
+::
 
     ModelSubsError
     ├── RegistrationError              @model_subscription cannot register a serializer

@@ -39,6 +39,9 @@ class AckFrame(TypedDict):
 
 
 class Payload(TypedDict):
+    """The change a :class:`StreamFrame` carries: its model label (``"shop.product"``) and the
+    serializer's data, only the fields the socket asked for."""
+
     action: Literal["create", "update", "delete"]
     model: str
     data: dict[str, Any]
@@ -67,21 +70,25 @@ class ResponseFrame(TypedDict, total=False):
 
 
 def dumps(frame: object) -> str:
-    # ASCII escapes: a lone surrogate echoed from a client's frame must still encode as UTF-8.
+    """Compact JSON with ASCII escapes: a lone surrogate echoed from a client's frame must still
+    encode as UTF-8."""
     return json.dumps(frame, separators=(",", ":"))
 
 
 def connect_frame(channel_id: str) -> str:
+    """The first frame of a stream socket, telling it ``channel_id``, the id to control it by."""
     frame: ConnectFrame = {"channel_id": channel_id, "connect": "success"}
     return dumps(frame)
 
 
 def ack_frame(operation: str, action: str, stream: str) -> str:
+    """The frame telling a socket that a subscribe or unsubscribe naming it succeeded."""
     frame = {"action": action, "operation": operation, "ok": True, "stream": stream, "error": None}
     return dumps(frame)
 
 
 def error_frame(message: str) -> str:
+    """A GraphQL response with no data and the single error ``message``."""
     frame: ResponseFrame = {"data": None, "errors": [{"message": message}]}
     return dumps(frame)
 

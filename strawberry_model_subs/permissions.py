@@ -41,16 +41,24 @@ class Guarded(Protocol):
     """What the checks read of a stream (a ``registry.Registration`` is one)."""
 
     @property
-    def stream(self) -> str: ...
+    def stream(self) -> str:
+        """The stream's name, as refusals quote it."""
+        ...
 
     @property
-    def model(self) -> type[models.Model]: ...
+    def model(self) -> type[models.Model]:
+        """The serializer's model: permission classes see its default manager's queryset."""
+        ...
 
     @property
-    def serializer_class(self) -> type[Any]: ...
+    def serializer_class(self) -> type[Any]:
+        """The registered serializer class, the view's ``serializer_class``."""
+        ...
 
     @property
-    def rules(self) -> Rules: ...
+    def rules(self) -> Rules:
+        """Who may subscribe, and which events and fields each subscriber receives."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,7 @@ class SubscriptionRequest:
 
     @property
     def query_params(self) -> dict[str, str]:
+        """Always empty: a subscription has no query string."""
         return {}
 
 
@@ -76,6 +85,9 @@ class SubscriptionView:
         self.action = "subscribe"
 
     def get_queryset(self) -> Any:
+        """The model's default-manager queryset, one object for the view's lifetime (an event
+        check's view lives as long as the process): once a permission class evaluates it, its rows
+        stay cached."""
         return self.queryset
 
 
@@ -110,10 +122,12 @@ class Rules:
 
     @property
     def checks_events(self) -> bool:
+        """Whether events need a per-user check (an object permission or ``event_filter``)."""
         return bool(self.object_permissions) or self.event_filter is not None
 
 
 def anonymous() -> Any:
+    """A new ``AnonymousUser``: the user of a socket or request that has none."""
     from django.contrib.auth.models import AnonymousUser  # needs the app registry
 
     return AnonymousUser()

@@ -199,6 +199,7 @@ class Publisher:
             return self._cond.wait_for(lambda: not self._release, timeout)
 
     def pending(self) -> int:
+        """The changes queued and not yet taken, plus one while a round is being published."""
         with self._cond:
             return len(self._pending) + (1 if self._busy else 0)
 

@@ -55,6 +55,7 @@ class Registration:
 
     @property
     def field_prefix(self) -> str:
+        """``name`` with its first letter lowercased: the start of the stream's field names."""
         return self.name[:1].lower() + self.name[1:]
 
     @property
@@ -145,10 +146,12 @@ def registrations() -> tuple[Registration, ...]:
 
 
 def registration_for_stream(stream: str) -> Registration | None:
+    """The registration of ``stream``, or None when no serializer is registered under it."""
     return _by_stream.get(stream)
 
 
 def registration_for_serializer(serializer_class: type) -> Registration | None:
+    """The registration of a decorated serializer class, or None: a subclass of one has none."""
     return _by_serializer.get(serializer_class)
 
 

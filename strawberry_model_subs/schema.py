@@ -26,6 +26,9 @@ from .typed import changed_events, direct_events
 
 @strawberry.type(description="The answer to a control operation.")
 class SubscriptionResult:
+    """``ok``, or the ``error`` that says why not, with the request's stream, operation and
+    action."""
+
     ok: bool
     error: str | None
     stream: str

@@ -130,9 +130,11 @@ class StreamSession:
     # -- delivery ---------------------------------------------------------------------------
 
     def push(self, event: Event, fields: Fields) -> None:
+        """Queue the event's frame, projected on ``fields`` (the hub's Sink contract)."""
         self.push_text(stream_frame(event, fields))
 
     def push_text(self, text: str) -> None:
+        """Queue one text frame; it never waits for the socket."""
         self.outbox.push(text)
 
 

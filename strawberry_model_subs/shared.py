@@ -140,6 +140,8 @@ class DirectSink:
         self.target = target
 
     def push(self, event: Event, fields: Fields) -> None:
+        """Queue the operation's frame for ``event`` unless the operation has ended. ``fields``
+        is unused: the document's selection, checked when it subscribed, shapes the payload."""
         target = self.target
         if target.active:
             target.outbox.push(target.prefix + self.operation.payload(event) + "}")

@@ -18,6 +18,8 @@ class EventQueue:
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
 
     def push(self, event: Event, fields: Fields) -> None:
+        """Queue ``event`` for the subscription (``fields`` is unused: its selection picks them).
+        The queue is unbounded: a subscriber that stops reading keeps every event."""
         self.queue.put_nowait(event)
 
 

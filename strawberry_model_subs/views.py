@@ -42,6 +42,8 @@ class GraphQLView(AsyncGraphQLView):
             self.subscriptions_path = subscriptions_path
 
     async def render_graphql_ide(self, request: HttpRequest) -> HttpResponse:
+        """Strawberry's GraphiQL page, its subscriptions pointed at ``subscriptions_path`` when
+        set; ConfigurationError if this Strawberry version's page has no line to point."""
         response = await super().render_graphql_ide(request)
         if self.subscriptions_path is None:
             return response
@@ -68,6 +70,8 @@ class GraphQLView(AsyncGraphQLView):
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
+        """Run one request: a control document (POST only) to its single result, another
+        subscription refused with a 400 (it needs the websocket), the rest as Strawberry does."""
         query = request_data.query
         kind = operation_kind(query, request_data.operation_name) if query else "other"
         if kind != "other":

@@ -111,6 +111,7 @@ class DirectOperations:
             current.end()
 
     async def cleanup_operation(self, operation_id: str) -> None:
+        """End the operation's direct target, then let the handler forget the operation."""
         self._end_direct(operation_id)
         await super().cleanup_operation(operation_id)  # type: ignore[misc]  # the handler's
 
@@ -134,6 +135,7 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
         self.heard = False
 
     async def handle_message(self, message: Message) -> None:
+        """Note the peer is alive, refuse a malformed message with 4400, else handle it."""
         self.heard = True
         problem = message_problem(message, "graphql-transport-ws")
         if problem is not None:
@@ -142,6 +144,7 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
         await super().handle_message(message)
 
     async def handle_connection_init(self, message: Any) -> None:
+        """Acknowledge as Strawberry does, then start pinging if the view asks for it."""
         await super().handle_connection_init(message)
         interval = getattr(self.view, "ping_interval", None)
         if self.connection_acknowledged and interval and self._timer is None:
@@ -166,12 +169,14 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
         self._timer = asyncio.get_running_loop().call_later(delay, self._ping)
 
     async def run_operation(self, operation: Any) -> None:
+        """Run the operation, its results written straight to the socket where shared."""
         with self._direct(
             operation.id, "next", operation.query, operation.variables, operation.operation_name
         ):
             await super().run_operation(operation)
 
     async def shutdown(self) -> None:
+        """Stop pinging, then shut the handler down as Strawberry does."""
         timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
@@ -199,6 +204,8 @@ class GraphQLWSHandler(DirectOperations, BaseGraphQLWSHandler[Any, Any]):
         self.schema = _AnyOperationSchema(self.schema)  # type: ignore[assignment]
 
     async def handle_message(self, message: Any) -> None:
+        """Handle a valid message; answer a malformed ``start`` with an ``error`` for its id
+        (and ignore other malformed messages, as the protocol has no way to refuse them)."""
         problem = message_problem(message, "graphql-ws")
         if problem is None:
             await super().handle_message(message)
@@ -217,5 +224,6 @@ class GraphQLWSHandler(DirectOperations, BaseGraphQLWSHandler[Any, Any]):
         operation_name: str | None,
         variables: dict[str, object] | None,
     ) -> None:
+        """Stream the operation's results, written straight to the socket where shared."""
         with self._direct(operation_id, "data", query, variables, operation_name):
             await super().handle_async_results(operation_id, query, operation_name, variables)
