@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Literal, Protocol, TypedDict
+from typing import Literal, Protocol, TypedDict, cast
 
 from django.core import signing
 
@@ -132,7 +132,7 @@ async def apply_control(channel_id: str, request: ControlRequest) -> None:
         lambda: asyncio.ensure_future(layer.send(reply_to, dict(timeout))),
     )
     try:
-        reply: ControlReply = await layer.receive(reply_to)
+        reply = cast(ControlReply, await layer.receive(reply_to))
     finally:
         timer.cancel()
     if reply.get("type") == "sms.control.timeout":

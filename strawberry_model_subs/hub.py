@@ -26,7 +26,13 @@ from typing import Any, Protocol
 from .conf import get_settings
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
 from .frames import merge_fields
-from .layers import add_local_receiver, get_layer, is_benign_timeout, tune_blocking_reads
+from .layers import (
+    ChannelLayer,
+    add_local_receiver,
+    get_layer,
+    is_benign_timeout,
+    tune_blocking_reads,
+)
 from .permissions import user_key
 from .registry import registration_for_stream
 
@@ -60,7 +66,7 @@ def _create_task(coroutine: Any, name: str | None = None) -> asyncio.Task[None]:
 class Hub:
     """Group memberships, the subscriber index and the receive loop of one event loop."""
 
-    def __init__(self, layer: Any) -> None:
+    def __init__(self, layer: ChannelLayer) -> None:
         self.layer = layer
         #: stream -> (action, pk or None) -> sink -> fields
         self.index: dict[str, dict[Key, dict[Sink, Fields]]] = {}
@@ -315,6 +321,8 @@ class Hub:
 
     async def _rejoin(self) -> None:
         async with self._lock:
+            if self.channel is None:
+                return
             for stream in list(self.refs):
                 await self.layer.group_add(self._group(stream), self.channel)
 

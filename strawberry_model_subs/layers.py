@@ -19,7 +19,7 @@ import contextlib
 import logging
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -35,7 +35,36 @@ logger = logging.getLogger(__name__)
 PUBLISH_TIMEOUT = 10.0
 
 
-def get_layer() -> Any:
+class ChannelLayer(Protocol):
+    """The part of the Channels layer spec the library uses (the "groups" extension included),
+    as Strawberry types it (``strawberry.channels.handlers.base.ChannelsLayer``)."""
+
+    async def send(self, channel: str, message: Mapping[str, Any]) -> None:
+        """Send ``message`` to one channel."""
+        ...
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The next message of ``channel``."""
+        ...
+
+    async def new_channel(self, prefix: str = ...) -> str:
+        """A new channel name, unique to this layer."""
+        ...
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Add ``channel`` to ``group``."""
+        ...
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Remove ``channel`` from ``group``."""
+        ...
+
+    async def group_send(self, group: str, message: Mapping[str, Any]) -> None:
+        """Send ``message`` to every channel of ``group``."""
+        ...
+
+
+def get_layer() -> ChannelLayer:
     """The layer named by ``STRAWBERRY_MODEL_SUBS["CHANNEL_LAYER"]`` (raises when missing)."""
     alias = get_settings().CHANNEL_LAYER
     layer = get_channel_layer(alias)
@@ -48,7 +77,7 @@ def get_layer() -> Any:
     return layer
 
 
-def is_process_local(layer: Any) -> bool:
+def is_process_local(layer: object) -> bool:
     """True when the layer cannot reach other processes (so an unknown channel is unknown)."""
     return isinstance(layer, InMemoryChannelLayer)
 

@@ -57,7 +57,7 @@ from .events import (
     group_name,
     pk_key,
 )
-from .layers import deliver_local, get_layer, is_process_local, redis_host
+from .layers import ChannelLayer, deliver_local, get_layer, is_process_local, redis_host
 
 logger = logging.getLogger(__name__)
 
@@ -510,7 +510,7 @@ def _with_data(using: str, change: Change) -> Change | None:
     return Change(change.registration, change.pk, change.action, raw)
 
 
-async def _send_all(layer: Any, batches: list[tuple[str, BatchMessage]]) -> None:
+async def _send_all(layer: ChannelLayer, batches: list[tuple[str, BatchMessage]]) -> None:
     await asyncio.gather(*(layer.group_send(group, message) for group, message in batches))
 
 
