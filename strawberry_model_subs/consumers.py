@@ -141,15 +141,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             logger.info("stream socket refused by AUTHENTICATE: %s", exc)
             await self.close(code=REJECTED_CLOSE_CODE)
             return
-        self.stream = StreamHandler(
-            self.schema,
-            get_hub(),
-            self.user,
-            self.send,
-            self.close,
-            context=lambda: self.get_context(self, response=self),
-            process_result=lambda result: self.process_result(self, result),
-        )
+        self.stream = StreamHandler(self.schema, get_hub(), self.user, self)
         # Strawberry's protocol queue is never used by a stream socket: an asyncio.Queue per
         # socket is 3 KB of idle memory.
         del self.message_queue

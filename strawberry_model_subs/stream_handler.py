@@ -3,15 +3,14 @@
 Beside Strawberry's two handlers (``ws_protocols``), this is the third protocol the consumer can
 pick: the one of a client that offers no subprotocol (graphene-django-subscriptions' protocol, see
 ``frames``). It holds the socket's :class:`~strawberry_model_subs.session.StreamSession` and
-knows nothing of Channels: the consumer gives it the schema, how to build a request context and
-process a result (Strawberry's hooks, overridable on the consumer), and the socket's send and
-close.
+knows nothing of Channels: it is given the schema and a :class:`Host`, the socket's side of it
+(the consumer: Strawberry's ``get_context`` and ``process_result`` hooks, overridable there, and
+the socket's send and close).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, Protocol
 
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError
@@ -25,10 +24,28 @@ from .frames import decode_request, dumps, error_frame
 from .hub import Hub
 from .session import StreamSession
 
-#: Builds the context of one operation run for this socket (the consumer's ``get_context``).
-ContextFactory = Callable[[], Awaitable[Any]]
-#: Turns an execution result into what is answered (the consumer's ``process_result``).
-ResultProcessor = Callable[[ExecutionResult], Awaitable[Any]]
+
+class Host(Protocol):
+    """The socket a handler serves, with Strawberry's view hooks (``GraphQLWSConsumer``).
+
+    One reference per socket rather than a closure per hook: idle stream sockets are many.
+    """
+
+    async def get_context(self, request: Any, response: Any) -> Any:
+        """The context of one operation run for this socket."""
+        ...
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> Any:
+        """What is answered for an execution result."""
+        ...
+
+    async def send(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Write one frame to the socket."""
+        ...
+
+    async def close(self, code: int | None = None) -> None:
+        """Close the socket."""
+        ...
 
 
 class StreamHandler:
@@ -39,15 +56,11 @@ class StreamHandler:
         schema: BaseSchema,
         hub: Hub,
         user: Any,
-        send: Callable[[str], Coroutine[Any, Any, None]],
-        close: Callable[[int], Coroutine[Any, Any, None]],
-        context: ContextFactory,
-        process_result: ResultProcessor,
+        host: Host,
     ) -> None:
         self.schema = schema
-        self.session = StreamSession(hub, send, close, user)
-        self._context = context
-        self._process_result = process_result
+        self.host = host
+        self.session = StreamSession(hub, host.send, host.close, user)
 
     async def handle_text(self, text: str | None, size: int) -> None:
         """Answer one client frame of ``size`` characters (an error frame past MAX_FRAME_SIZE)."""
@@ -75,7 +88,7 @@ class StreamHandler:
                 "only the control operations (the *Subscription fields) run on a stream socket; "
                 "connect with the graphql-transport-ws subprotocol for other subscriptions"
             )
-        context = await self._context()
+        context = await self.host.get_context(self.host, response=self.host)
         if kind == "control":
             result = await execute_once(self.schema, query, variables, operation_name, context)
         else:
@@ -88,7 +101,7 @@ class StreamHandler:
                 )
             except CannotGetOperationTypeError as exc:
                 return error_frame(exc.as_http_error_reason())
-        return dumps(await self._process_result(result))
+        return dumps(await self.host.process_result(self.host, result))
 
     async def control_from_layer(self, message: ControlMessage) -> ControlReply:
         """Apply a control operation another process ran for this socket; the reply to send."""
