@@ -11,6 +11,7 @@ Environment switches:
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -63,18 +64,22 @@ _redis_url = os.environ.get("SMS_REDIS_URL", "redis://127.0.0.1:6379/0")
 # redis-py 8 caps a pool at 100 connections and times reads out after 5 s, the same 5 s that
 # channels_redis blocks in BZPOPMIN: both need setting (see README, "Deploying").
 _redis_host = {"address": _redis_url, "max_connections": 1000, "socket_timeout": 30}
+# A layer prefix of this test run's own (inherited by the servers it starts): a shared Redis
+# holds other runs' groups (a run killed midway leaves members for a day, channels_redis'
+# group_expiry) and a developer's running servers, and neither may see or skew this run.
+_layer_prefix = "test-" + os.environ.setdefault("SMS_TEST_RUN", uuid.uuid4().hex[:12])
 if _channel_layer == "redis":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_redis_host]},
+            "CONFIG": {"hosts": [_redis_host], "prefix": _layer_prefix},
         }
     }
 elif _channel_layer == "redis-pubsub":
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [_redis_host]},
+            "CONFIG": {"hosts": [_redis_host], "prefix": _layer_prefix},
         }
     }
 else:
