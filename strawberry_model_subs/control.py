@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal, Protocol, TypedDict, cast
 
 from django.core import signing
@@ -64,6 +66,12 @@ class HeldSocket(Protocol):
 
 #: Stream sockets held by this process, by channel name.
 _sessions: dict[str, HeldSocket] = {}
+
+
+def held_sockets() -> Mapping[str, HeldSocket]:
+    """The stream sockets this process holds, by channel name (a read-only view): for tests and
+    diagnostics, e.g. ``assert channel_name_of(channel_id) not in held_sockets()``."""
+    return MappingProxyType(_sessions)
 
 
 def register_session(channel_id: str, session: HeldSocket) -> None:

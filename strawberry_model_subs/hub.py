@@ -20,7 +20,9 @@ import logging
 import threading
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from .conf import get_settings
@@ -61,6 +63,32 @@ def _create_task(coroutine: Any, name: str | None = None) -> asyncio.Task[None]:
     """A task made in an empty context: a task copies the context it is made in, and an
     operation's (with its DIRECT target) would keep that connection alive as long as it runs."""
     return contextvars.Context().run(asyncio.get_running_loop().create_task, coroutine, name=name)
+
+
+@dataclass(frozen=True)
+class HubState:
+    """What a hub holds at one moment (:meth:`Hub.state`): for tests and diagnostics.
+
+    Example::
+
+        state = get_hub().state()
+        assert state.references == {"products": 2}
+        assert not get_hub().state().busy  # every socket gone: nothing held, loop stopped
+    """
+
+    #: stream -> references held on it (the hub is a member of each of these streams' groups).
+    references: Mapping[str, int]
+    #: stream -> subscriptions indexed on it (a socket's (action, pk) pair counts once).
+    subscriptions: Mapping[str, int]
+    #: Whether the receive loop runs.
+    receiving: bool
+    #: The hub's channel on the layer, once it has joined a group.
+    channel: str | None
+
+    @property
+    def busy(self) -> bool:
+        """Whether the hub holds anything: a reference, a subscription or a running loop."""
+        return bool(self.references or self.subscriptions or self.receiving)
 
 
 class Hub:
@@ -144,7 +172,7 @@ class Hub:
                 # channel through one list named after it, and a custom one is never read.
                 self.channel = await self.layer.new_channel()
             if self.refs[stream] == 0:
-                await self.layer.group_add(self._group(stream), self.channel)
+                await self.layer.group_add(self.group(stream), self.channel)
             self.refs[stream] += 1
             if sink is not None:
                 self.add(sink, stream, *key, fields)
@@ -163,13 +191,28 @@ class Hub:
             if self.channel is None:
                 return
             with contextlib.suppress(Exception):
-                await self.layer.group_discard(self._group(stream), self.channel)
+                await self.layer.group_discard(self.group(stream), self.channel)
             if not self.refs and self.task is not None:
                 with contextlib.suppress(Exception):
                     await self.layer.send(self.channel, {"type": STOP_MESSAGE_TYPE})
 
-    def _group(self, stream: str) -> str:
+    def group(self, stream: str) -> str:
+        """The layer group of ``stream`` (``<GROUP_PREFIX>.<stream>``)."""
         return group_name(get_settings().GROUP_PREFIX, stream)
+
+    def state(self) -> HubState:
+        """A snapshot of what the hub holds (see :class:`HubState`)."""
+        return HubState(
+            references=MappingProxyType(dict(self.refs)),
+            subscriptions=MappingProxyType(
+                {
+                    stream: sum(len(bucket) for bucket in buckets.values())
+                    for stream, buckets in self.index.items()
+                }
+            ),
+            receiving=self.task is not None and not self.task.done(),
+            channel=self.channel,
+        )
 
     # -- index ------------------------------------------------------------------------------
 
@@ -324,7 +367,7 @@ class Hub:
             if self.channel is None:
                 return
             for stream in list(self.refs):
-                await self.layer.group_add(self._group(stream), self.channel)
+                await self.layer.group_add(self.group(stream), self.channel)
 
     async def _refresh_memberships(self) -> None:
         """Group memberships expire (``group_expiry``, a day by default): renew them in time."""

@@ -119,6 +119,12 @@ _shared: weakref.WeakValueDictionary[tuple[str, str | None, str], SharedOperatio
 )
 
 
+def shared_operations() -> int:
+    """How many typed operations are executed once for all their subscribers now (one per
+    document, operation name and variables with a subscriber): for tests and diagnostics."""
+    return len(_shared)
+
+
 def shared_operation(schema: Any, target: DirectTarget) -> SharedOperation:
     """The SharedOperation of ``target``'s document, operation name and variables."""
     key = (target.query, target.operation_name, json.dumps(target.variables, sort_keys=True))

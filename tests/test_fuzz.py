@@ -1454,7 +1454,7 @@ async def _forget_leaked_subscriptions() -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     for stream in STREAMS:
         with contextlib.suppress(Exception):
-            await hub.layer.group_discard(hub._group(stream), hub.channel)
+            await hub.layer.group_discard(hub.group(stream), hub.channel)
     hub.refs.clear()
     hub.index.clear()
 
@@ -1481,7 +1481,7 @@ async def test_typed_subscription_ended_right_after_subscribe_leaves_no_referenc
             await wait_until(
                 lambda: not hub.refs, f"attempt {attempt}: the reference to be released", 2.0
             )
-            members = await group_members(hub._group("products"))
+            members = await group_members(hub.group("products"))
             assert not members, f"attempt {attempt}: a membership left without a reference"
     finally:
         await _forget_leaked_subscriptions()
