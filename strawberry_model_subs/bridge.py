@@ -81,21 +81,19 @@ def m2m_relations(registration: Registration) -> list[Relation]:
     if cached is not None:
         return cached
     serializer = registration.serializer_class(context={"request": None})
-    sources = {field.source.split(".")[0] for field in serializer.fields.values()}
+    sources = {(field.source or "").split(".")[0] for field in serializer.fields.values()}
     everything = "*" in sources
     model = registration.model
     found: list[Relation] = []
     for field in model._meta.get_fields(include_hidden=True):
-        if not field.many_to_many:
-            continue
-        if field.auto_created and not field.concrete:  # the reverse side: a ManyToManyRel
+        if isinstance(field, models.ManyToManyRel):  # the reverse side
             name = field.get_accessor_name()
             if not (everything or name in sources):
                 continue
             found.append(
                 Relation(field.through, field.related_model, field.field.related_query_name())
             )
-        else:
+        elif isinstance(field, models.ManyToManyField):
             if not (everything or field.name in sources):
                 continue
             found.append(Relation(field.remote_field.through, field.related_model, field.name))
@@ -185,12 +183,10 @@ def _affected(registration: Registration, through: Any) -> list[Relation]:
 def _accessor(model: type[models.Model], through: Any) -> str | None:
     """The attribute of ``model`` instances that manages the relation through ``through``."""
     for field in model._meta.get_fields(include_hidden=True):
-        if not field.many_to_many:
-            continue
-        if field.auto_created and not field.concrete:
+        if isinstance(field, models.ManyToManyRel):
             if field.through is through:
                 return field.get_accessor_name()
-        elif field.remote_field.through is through:
+        elif isinstance(field, models.ManyToManyField) and field.remote_field.through is through:
             return field.name
     return None
 

@@ -100,7 +100,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     # Channels sets ``channel_receive`` to the layer's receive for this socket's channel and
     # lets an exception from it end the consumer: one Redis outage would drop every socket.
     # The setter wraps it so a socket outlives the outage (control messages resume after).
-    @property
+    # The stubs type a layer channel's receive as an ASGI receive; it yields layer messages.
+    @property  # type: ignore[override]
     def channel_receive(self) -> Callable[[], Awaitable[dict[str, Any]]]:
         """The receive of this socket's layer channel, as the setter below wrapped it."""
         return self._channel_receive

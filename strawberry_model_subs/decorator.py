@@ -27,7 +27,7 @@ from .permissions import EventFilter, FieldsFor, Rules
 from .registry import Registration, identity
 from .typegen import GRAPHQL_NAME_RE, build_data_type, build_event_type, build_fields_enum
 
-S = TypeVar("S", bound=type[serializers.ModelSerializer])
+S = TypeVar("S", bound=type[serializers.ModelSerializer[Any]])
 
 
 def _data_type_of(serializer_class: type) -> type | None:

@@ -8,6 +8,7 @@ it then runs to its first result, which is returned like a query's.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -71,7 +72,7 @@ async def execute_once(
     root_value: Any = None,
 ) -> ExecutionResult:
     """Run a subscription document to its first result and stop it."""
-    stream = await schema.stream(
+    stream: AsyncIterator[ExecutionResult] = await schema.stream(
         query,
         variable_values=variables,
         context_value=context,

@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -74,7 +74,9 @@ def get_layer() -> ChannelLayer:
             "on a Channels layer. Add CHANNEL_LAYERS = {'default': {'BACKEND': "
             "'channels.layers.InMemoryChannelLayer'}} for one process, or channels_redis for many."
         )
-    return layer
+    # The stubs type messages as dict[str, Any]; the protocol takes the library's TypedDict
+    # messages (dicts at run time, which every layer requires) as Mappings.
+    return cast(ChannelLayer, layer)
 
 
 def is_process_local(layer: object) -> bool:

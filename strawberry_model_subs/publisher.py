@@ -46,6 +46,7 @@ from collections.abc import Iterable, Set
 from typing import Any
 
 from django.db import connections
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from .capture import Change, column_values, now, serialize, set_sink, touched_since
 from .conf import get_settings
@@ -491,7 +492,7 @@ def _reads_here(using: str) -> bool:
     connection = connections[using]
     if connection.in_atomic_block:
         return True
-    return connection.vendor == "sqlite" and connection.is_in_memory_db()
+    return isinstance(connection, SQLiteWrapper) and connection.is_in_memory_db()
 
 
 def _with_data(using: str, change: Change) -> Change | None:

@@ -53,7 +53,7 @@ class NotifyingQuerySet(models.QuerySet[M]):
                 return 0
             for pk in pks:
                 touch(self.model, pk)
-            count = self.model._base_manager.using(self.db).filter(pk__in=pks).update(**kwargs)
+            count: int = self.model._base_manager.using(self.db).filter(pk__in=pks).update(**kwargs)
             self._record(pks, Action.UPDATE)
         return count
 

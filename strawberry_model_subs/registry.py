@@ -24,14 +24,14 @@ logger = logging.getLogger(__name__)
 class _Bound(threading.local):
     """One thread's serializer of a stream (see :meth:`Registration.serialize`)."""
 
-    serializer: serializers.ModelSerializer | None = None
+    serializer: serializers.ModelSerializer[Any] | None = None
 
 
 @dataclass(frozen=True, eq=False)
 class Registration:
     """Everything known about one registered serializer (one stream)."""
 
-    serializer_class: type[serializers.ModelSerializer]
+    serializer_class: type[serializers.ModelSerializer[Any]]
     stream: str
     name: str
     description: str | None

@@ -36,7 +36,7 @@ class SubscriptionResult:
     action: Action
 
 
-def subscription_type(*serializer_classes: type[serializers.ModelSerializer]) -> type:
+def subscription_type(*serializer_classes: type[serializers.ModelSerializer[Any]]) -> type:
     """The Subscription type for the given decorated serializers (all of them when none given).
 
     Per serializer it has ``{name}Subscription``, the control operation of the stream protocol,
@@ -116,8 +116,8 @@ def _control_resolver(registration: Registration) -> Any:
                     fields = None if allowed is None else sorted(allowed)
             request: ControlRequest = {
                 "stream": registration.stream,
-                "operation": operation.value,  # type: ignore[typeddict-item]
-                "action": action.value,  # type: ignore[typeddict-item]
+                "operation": operation.value,
+                "action": action.value,
                 "pk": None if id is None else registration.parse_id(id),
                 "fields": fields,
                 "requester": user_key(user),

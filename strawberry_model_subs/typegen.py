@@ -53,6 +53,9 @@ class Mapped:
 #: The ``Data`` type already generated for a serializer class, or None: how a nested serializer
 #: that is itself decorated reuses its type (given by the decorator).
 KnownTypes = Callable[[type], "type | None"]
+#: Any DRF field, and any serializer (their stubs are generic in the values they take and give).
+AnyField = serializers.Field[Any, Any, Any, Any]
+AnySerializer = serializers.BaseSerializer[Any]
 
 
 def _none_known(serializer_class: type) -> type | None:
@@ -67,11 +70,11 @@ class Context:
     type_name: str
     field_name: str
     model: type[models.Model] | None
-    serializer_class: type[serializers.BaseSerializer]
+    serializer_class: type[AnySerializer]
     known: KnownTypes = _none_known
 
 
-Mapper = Callable[[serializers.Field, Context], Mapped]
+Mapper = Callable[[AnyField, Context], Mapped]
 
 
 class ClassLookup:
@@ -107,7 +110,7 @@ def _temporal(python_type: type, parse: Callable[[str], Any], setting: str) -> M
     a custom output format is passed through as a String."""
     convert = _parser(parse)
 
-    def mapper(field: serializers.Field, ctx: Context) -> Mapped:
+    def mapper(field: AnyField, ctx: Context) -> Mapped:
         output_format = getattr(field, "format", serializers.empty)
         if output_format is serializers.empty:
             output_format = getattr(api_settings, setting)
@@ -122,12 +125,12 @@ def _temporal(python_type: type, parse: Callable[[str], Any], setting: str) -> M
 
 def _source_path(
     model: type[models.Model] | None, source: str | None
-) -> list[models.Field | ForeignObjectRel] | None:
+) -> list[models.Field[Any, Any] | ForeignObjectRel] | None:
     """The model fields a (dotted) source walks through, or None when it leaves the models
     (a property, a method, ``*``)."""
     if model is None or not source or source == "*":
         return None
-    path: list[models.Field | ForeignObjectRel] = []
+    path: list[models.Field[Any, Any] | ForeignObjectRel] = []
     for part in source.split("."):
         if model is None:
             return None
@@ -135,18 +138,18 @@ def _source_path(
             model_field = model._meta.get_field(part)
         except FieldDoesNotExist:
             # ``category_id`` is the attname of the ``category`` foreign key.
-            model_field = next((f for f in model._meta.concrete_fields if f.attname == part), None)
-            if model_field is None:
+            column = next((f for f in model._meta.concrete_fields if f.attname == part), None)
+            if column is None:
                 return None
-            path.append(model_field.target_field if model_field.is_relation else model_field)
+            path.append(column.target_field if isinstance(column, models.ForeignKey) else column)
             model = None
             continue
         path.append(model_field)
-        model = model_field.related_model if model_field.is_relation else None  # type: ignore[assignment]
+        model = model_field.related_model if model_field.is_relation else None
     return path
 
 
-def _integer(field: serializers.Field, ctx: Context) -> Mapped:
+def _integer(field: AnyField, ctx: Context) -> Mapped:
     # Decided by the model field's class, not by DRF's max_value: that comes from the database
     # backend's ranges (64-bit on SQLite), and the schema must not change with the database.
     path = _source_path(ctx.model, getattr(field, "source", None))
@@ -158,7 +161,7 @@ def _integer(field: serializers.Field, ctx: Context) -> Mapped:
     return Mapped(int)
 
 
-def _choice(field: serializers.Field, ctx: Context) -> Mapped:
+def _choice(field: AnyField, ctx: Context) -> Mapped:
     """An enum when every choice is a string that makes a GraphQL name; Int for integer choices;
     String otherwise (and when blank is allowed, since "" cannot be an enum member)."""
     assert isinstance(field, serializers.ChoiceField)
@@ -180,14 +183,14 @@ def _choice(field: serializers.Field, ctx: Context) -> Mapped:
     return Mapped(choice_enum)
 
 
-def _uuid(field: serializers.Field, ctx: Context) -> Mapped:
+def _uuid(field: AnyField, ctx: Context) -> Mapped:
     # The "int" and "urn" formats do not render a UUID string.
     if getattr(field, "uuid_format", "hex_verbose") in ("hex_verbose", "hex"):
         return Mapped(uuid.UUID)
     return Mapped(str)
 
 
-def _multiple_choice(field: serializers.Field, ctx: Context) -> Mapped:
+def _multiple_choice(field: AnyField, ctx: Context) -> Mapped:
     assert isinstance(field, serializers.MultipleChoiceField)
     keys = list(field.choices)
     if keys and all(isinstance(k, int) and not isinstance(k, bool) for k in keys):
@@ -195,22 +198,23 @@ def _multiple_choice(field: serializers.Field, ctx: Context) -> Mapped:
     return Mapped(list[str])
 
 
-def _list(field: serializers.Field, ctx: Context) -> Mapped:
+def _list(field: AnyField, ctx: Context) -> Mapped:
     assert isinstance(field, serializers.ListField)
     return _list_of(_map_child(field.child, ctx))
 
 
-def _many_related(field: serializers.Field, ctx: Context) -> Mapped:
+def _many_related(field: AnyField, ctx: Context) -> Mapped:
     assert isinstance(field, serializers.ManyRelatedField)
     return _list_of(_map_child(field.child_relation, ctx))
 
 
-def _list_serializer(field: serializers.Field, ctx: Context) -> Mapped:
+def _list_serializer(field: AnyField, ctx: Context) -> Mapped:
     assert isinstance(field, serializers.ListSerializer)
+    assert field.child is not None
     return _list_of(_map_child(field.child, ctx))
 
 
-def _map_child(child: serializers.Field, ctx: Context) -> Mapped:
+def _map_child(child: AnyField, ctx: Context) -> Mapped:
     """A list item's type: nullable when the child field allows null (DRF renders None items)."""
     item = _map_field(child, ctx)
     if child.allow_null and not item.nullable:
@@ -229,8 +233,11 @@ def _list_of(item: Mapped) -> Mapped:
     )
 
 
-def _nested(field: serializers.Field, ctx: Context) -> Mapped:
-    assert isinstance(field, serializers.BaseSerializer)
+def _nested(field: AnyField, ctx: Context) -> Mapped:
+    if not isinstance(field, serializers.Serializer):
+        # A BaseSerializer of the project's own declares no fields: its output is whatever its
+        # to_representation returns.
+        return Mapped(JSON)
     known = ctx.known(type(field))
     if known is not None:
         return Mapped(known)
@@ -241,7 +248,7 @@ def _nested(field: serializers.Field, ctx: Context) -> Mapped:
     return Mapped(data_type)
 
 
-def _method(field: serializers.Field, ctx: Context) -> Mapped:
+def _method(field: AnyField, ctx: Context) -> Mapped:
     """A SerializerMethodField is typed from its method's return annotation (JSON without one)."""
     assert isinstance(field, serializers.SerializerMethodField)
     method = getattr(ctx.serializer_class, field.method_name, None)
@@ -294,7 +301,7 @@ def _python_type(annotation: Any) -> Mapped:
         raise TypeError(f"a union return annotation {annotation!r} has no single GraphQL type")
     if origin in (list, tuple, set, frozenset) or origin is typing.Sequence:
         if not args:
-            return Mapped(list[JSON])  # type: ignore[valid-type]
+            return Mapped(list[JSON])
         return _list_of(_python_type(args[0]))
     if origin is dict:
         return Mapped(JSON)
@@ -348,7 +355,7 @@ FIELD_TYPES = ClassLookup(
 )
 
 
-def _map_field(field: serializers.Field, ctx: Context) -> Mapped:
+def _map_field(field: AnyField, ctx: Context) -> Mapped:
     try:
         entry = FIELD_TYPES[field]
     except KeyError:
@@ -360,9 +367,7 @@ def _map_field(field: serializers.Field, ctx: Context) -> Mapped:
     return entry if isinstance(entry, Mapped) else entry(field, ctx)
 
 
-def _is_nullable(
-    field: serializers.Field, mapped: Mapped, model: type[models.Model] | None
-) -> bool:
+def _is_nullable(field: AnyField, mapped: Mapped, model: type[models.Model] | None) -> bool:
     """Whether DRF can render null for ``field``: it does for ``allow_null``, and whenever the
     attribute is None, so for any source through a nullable model field or relation."""
     if mapped.nullable or field.allow_null:
@@ -401,13 +406,13 @@ def _resolver(key: str, convert: Callable[[Any], Any] | None) -> Callable[..., A
     return resolve
 
 
-def output_fields(serializer: serializers.BaseSerializer) -> dict[str, serializers.Field]:
+def output_fields(serializer: serializers.Serializer[Any]) -> dict[str, AnyField]:
     """The fields a serializer's representation holds, in order (write-only ones never appear)."""
     return {name: f for name, f in serializer.fields.items() if not f.write_only}
 
 
 def build_data_type(
-    serializer: serializers.BaseSerializer,
+    serializer: serializers.Serializer[Any],
     type_name: str,
     description: str,
     overrides: Mapping[str, Any],

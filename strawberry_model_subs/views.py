@@ -61,7 +61,7 @@ class GraphQLView(AsyncGraphQLView):
         )
         return HttpResponse(page)
 
-    async def execute_single(  # type: ignore[override]
+    async def execute_single(
         self,
         request: Any,
         request_adapter: Any,
