@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -32,6 +32,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from strawberry.types.graphql import OperationType
 
 from .frames import request_problem
+from .outbox import Outbox
 from .shared import DIRECT, DirectTarget
 
 #: Close code when a peer stops answering pings (RFC 6455 "going away").
@@ -64,6 +65,30 @@ _MESSAGE_SHAPES = {
 }
 
 
+@runtime_checkable
+class OperationHost(Protocol):
+    """What the handlers ask of the consumer that runs them (``consumers.GraphQLWSConsumer``).
+
+    The one seam between Strawberry's handlers and the shared execution: the socket's outbox,
+    to which shared results and pings are written without going through Strawberry.
+    """
+
+    #: Seconds between the server's graphql-transport-ws pings (None: none).
+    ping_interval: float | None
+    #: Seconds a peer has to answer a ping.
+    ping_timeout: float
+
+    def operation_outbox(self) -> Outbox:
+        """The outbox of the socket's operation frames."""
+        ...
+
+
+def host_of(view: object) -> OperationHost | None:
+    """``view`` (Strawberry's ``self.view``) as an :class:`OperationHost`, or None when it is
+    another consumer: its operations then run exactly as Strawberry runs them, with no pings."""
+    return view if isinstance(view, OperationHost) else None
+
+
 class DirectOperations:
     """The shared-execution targets of a handler's running operations (see ``shared``).
 
@@ -88,12 +113,12 @@ class DirectOperations:
         operation_name: str | None,
     ) -> Iterator[None]:
         """Run the block (the operation) with its target set, and end the target after."""
-        outbox = getattr(self.view, "operation_outbox", None)
-        if outbox is None:
+        host = host_of(self.view)
+        if host is None:
             yield
             return
         target = DirectTarget(
-            operation_id, message_type, query, variables, operation_name, outbox()
+            operation_id, message_type, query, variables, operation_name, host.operation_outbox()
         )
         self._end_direct(operation_id)
         self._targets[operation_id] = target
@@ -119,8 +144,9 @@ class DirectOperations:
 class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSHandler[Any, Any]):
     """Strawberry's graphql-transport-ws handler plus server-initiated pings.
 
-    The interval and timeout are read from the view (``GraphQLWSConsumer``): ``ping_interval``
-    (None: no pings) and ``ping_timeout``; pings go through its ``operation_outbox()``.
+    The interval and timeout are read from the view, an :class:`OperationHost`
+    (``GraphQLWSConsumer``): ``ping_interval`` (None: no pings) and ``ping_timeout``; pings go
+    through its ``operation_outbox()``.
     """
 
     # Timers rather than a task: a task sleeping on every idle connection costs kilobytes each,
@@ -131,6 +157,7 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
         self._timer: asyncio.TimerHandle | None = None
         self._interval = 0.0
         self._closing: asyncio.Task[None] | None = None
+        self._host: OperationHost | None = None
         #: Whether anything arrived from the client since the last ping.
         self.heard = False
 
@@ -146,16 +173,20 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
     async def handle_connection_init(self, message: Any) -> None:
         """Acknowledge as Strawberry does, then start pinging if the view asks for it."""
         await super().handle_connection_init(message)
-        interval = getattr(self.view, "ping_interval", None)
-        if self.connection_acknowledged and interval and self._timer is None:
-            self._interval = interval
-            self._timer = asyncio.get_running_loop().call_later(interval, self._ping)
+        host = self._host = host_of(self.view)
+        if host is None or not host.ping_interval:
+            return
+        if self.connection_acknowledged and self._timer is None:
+            self._interval = host.ping_interval
+            self._timer = asyncio.get_running_loop().call_later(self._interval, self._ping)
 
     def _ping(self) -> None:
+        assert self._host is not None  # pings start only with a host
         self.heard = False
-        self.view.operation_outbox().push('{"type":"ping"}')  # type: ignore[attr-defined]
-        timeout = getattr(self.view, "ping_timeout", 20.0)
-        self._timer = asyncio.get_running_loop().call_later(timeout, self._check_pong)
+        self._host.operation_outbox().push('{"type":"ping"}')
+        self._timer = asyncio.get_running_loop().call_later(
+            self._host.ping_timeout, self._check_pong
+        )
 
     def _check_pong(self) -> None:
         if not self.heard:
@@ -165,7 +196,8 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
             )
             return
         # The next ping ``ping_interval`` after the last one.
-        delay = max(0.0, self._interval - getattr(self.view, "ping_timeout", 20.0))
+        assert self._host is not None
+        delay = max(0.0, self._interval - self._host.ping_timeout)
         self._timer = asyncio.get_running_loop().call_later(delay, self._ping)
 
     async def run_operation(self, operation: Any) -> None:
