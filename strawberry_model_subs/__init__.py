@@ -29,6 +29,7 @@ from .publisher import flush_events
 from .querysets import NotifyingManager, NotifyingQuerySet
 from .scalars import BigInt
 from .schema import SubscriptionResult, subscription_type
+from .sync_resolvers import SyncResolvers
 from .typegen import FIELD_TYPES, Mapped
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "Rejected",
     "SubscriptionResult",
     "SyncOnlyError",
+    "SyncResolvers",
     "UnsupportedFieldError",
     "UsageError",
     "anotify",

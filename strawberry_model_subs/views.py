@@ -15,12 +15,23 @@ import json
 from typing import Any
 
 from cross_web import HTTPException
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import SynchronousOnlyOperation
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from graphql import GraphQLError
 from strawberry.django.views import AsyncGraphQLView
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
 from .exceptions import ConfigurationError
 from .execution import execute_once, operation_kind
+
+#: What a sync resolver that used the ORM on the event loop is told to do instead.
+SYNC_RESOLVER_HINT = (
+    "a sync resolver used the ORM on the event loop of the async GraphQLView or the websocket "
+    "(Django: 'You cannot call this from an async context'): add "
+    "strawberry_model_subs.SyncResolvers to the schema's extensions, or make the resolver "
+    "async (await Model.objects.aget(...))"
+)
 
 #: The line of Strawberry's GraphiQL page that points subscriptions at the page's own URL.
 _GRAPHIQL_SUBSCRIPTION_URL = "const subscriptionUrl = httpUrlToWebSockeUrl(fetchURL);"
@@ -35,6 +46,28 @@ class GraphQLView(AsyncGraphQLView):
     """
 
     subscriptions_path: str | None = None
+
+    # Django's stubs type dispatch as sync; an async view's is a coroutine (as Strawberry's).
+    async def dispatch(  # type: ignore[override]
+        self, request: HttpRequest, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        """Strawberry's dispatch; a request it refuses (a 4xx) is answered with a GraphQL error
+        in JSON (``{"data": null, "errors": [{"message": ...}]}``), which every GraphQL client
+        and GraphiQL can show, rather than plain text."""
+        try:
+            return await self.run(request=request)
+        except HTTPException as exc:
+            body = {"data": None, "errors": [{"message": exc.reason}]}
+            return JsonResponse(body, status=exc.status_code)
+
+    async def process_result(
+        self, request: HttpRequest, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        """Strawberry's result, an error from a sync resolver's ORM use on the event loop
+        told what to do about it (:data:`SYNC_RESOLVER_HINT`)."""
+        if result.errors:
+            result.errors = [_with_hint(error) for error in result.errors]
+        return await super().process_result(request, result)
 
     def __init__(self, *args: Any, subscriptions_path: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -98,3 +131,15 @@ class GraphQLView(AsyncGraphQLView):
             root_value=root_value,
             request_data=request_data,
         )
+
+
+def _with_hint(error: GraphQLError) -> GraphQLError:
+    if not isinstance(error.original_error, SynchronousOnlyOperation):
+        return error
+    return GraphQLError(
+        f"{SYNC_RESOLVER_HINT}.",
+        nodes=error.nodes,
+        path=error.path,
+        original_error=error.original_error,
+        extensions=error.extensions,
+    )

@@ -28,6 +28,7 @@ PUBLIC_API = [
     "Rejected",
     "SubscriptionResult",
     "SyncOnlyError",
+    "SyncResolvers",
     "UnsupportedFieldError",
     "UsageError",
     "anotify",
