@@ -50,6 +50,32 @@ def check_setup(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     return messages
 
 
+@register(deploy=True)
+def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """What ``manage.py check --deploy`` adds: the in-memory layer (W004), which carries events
+    only within one process."""
+    try:
+        options = get_settings()
+    except ConfigurationError:
+        return []  # check_setup reports it
+    config = (getattr(settings, "CHANNEL_LAYERS", None) or {}).get(options.CHANNEL_LAYER) or {}
+    if config.get("BACKEND") != "channels.layers.InMemoryChannelLayer":
+        return []
+    return [
+        Warning(
+            "the channel layer is InMemoryChannelLayer, which carries events within one "
+            "process: with several server workers (uvicorn --workers, gunicorn, several "
+            "hosts), or saves in another process (a Celery worker, a management command, a "
+            "script), subscribers of one process never see the changes committed in another.",
+            hint="Use channels_redis (RedisChannelLayer or RedisPubSubChannelLayer) in "
+            "production; see the README, 'Deploying'. Silence this with "
+            "SILENCED_SYSTEM_CHECKS = ['strawberry_model_subs.W004'] if one process serves "
+            "and writes everything.",
+            id="strawberry_model_subs.W004",
+        )
+    ]
+
+
 def _check_redis_hosts(hosts: list[Any]) -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     if any(not isinstance(h, dict) or "max_connections" not in h for h in hosts):

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.checks import Error, Warning
+from django.core.management import call_command
 from django.test import override_settings
 
 from strawberry_model_subs.checks import check_setup
@@ -65,3 +68,31 @@ def test_redis_hosts_without_max_connections_or_socket_timeout_are_warnings(
     layers = {"default": {"BACKEND": REDIS, "CONFIG": {"hosts": hosts}}}
     with override_settings(CHANNEL_LAYERS=layers):
         assert ids(check_setup()) == expected
+
+
+@override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
+def test_check_deploy_warns_of_the_in_memory_layer() -> None:
+    out = io.StringIO()
+    call_command("check", deploy=True, stdout=out, stderr=out)
+    assert "strawberry_model_subs.W004" in out.getvalue()
+    assert "InMemoryChannelLayer, which carries events within one process" in out.getvalue()
+    # A plain check (every runserver) stays quiet about it: one process is the development case.
+    out = io.StringIO()
+    call_command("check", stdout=out, stderr=out)
+    assert "W004" not in out.getvalue()
+
+
+@override_settings(
+    CHANNEL_LAYERS={
+        "default": {
+            "BACKEND": REDIS,
+            "CONFIG": {
+                "hosts": [{"address": "redis://h", "max_connections": 9, "socket_timeout": 30}]
+            },
+        }
+    }
+)
+def test_check_deploy_is_quiet_on_redis() -> None:
+    out = io.StringIO()
+    call_command("check", deploy=True, stdout=out, stderr=out)
+    assert "strawberry_model_subs" not in out.getvalue()
