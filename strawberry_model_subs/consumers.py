@@ -79,6 +79,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     #: The connection's user (see ``auth``): set on connect (stream protocol) or on
     #: ``connection_init`` (graphql-transport-ws, graphql-ws).
     user: Any = None
+    #: Whether the socket was closed (or its handshake refused): nothing is sent after that.
+    closed = False
 
     def __init__(
         self,
@@ -168,6 +170,23 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             return super().decode_json(data)
         except RecursionError:
             raise json.JSONDecodeError("JSON nested too deeply", "", 0) from None
+
+    # Channels' websocket consumer narrows AsyncConsumer.send so (its stubs say it too).
+    async def send(  # type: ignore[override]
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Channels' send, dropped once the socket is closed: a client that sent operations
+        before its refusal reached it gets one close, and the ASGI server no error."""
+        if self.closed:
+            return
+        await super().send(text_data, bytes_data, close)
+
+    async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
+        """Close (or refuse the handshake) once; later closes are dropped (see :meth:`send`)."""
+        if self.closed:
+            return
+        self.closed = True
+        await super().close(code, reason)
 
     def operation_outbox(self) -> Outbox:
         """The send queue of this connection's typed subscriptions (see ``shared``)."""
