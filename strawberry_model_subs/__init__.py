@@ -8,6 +8,9 @@ the model is pushed to the websocket clients that subscribed.
 
 from __future__ import annotations
 
+#: The installed version (PEP 440).
+__version__ = "0.1.0"
+
 from .bridge import anotify, notify
 from .decorator import model_subscription
 from .events import Action, Event, Operation
