@@ -60,6 +60,11 @@ class Settings:
     PUBLISH_BUFFER_SIZE: int = 10000
     #: Seconds a process that exits waits for its pending events to be published.
     PUBLISH_EXIT_TIMEOUT: float = 5.0
+    #: Events kept per stream for subscribers that resume from a cursor (``after``); 0 keeps
+    #: none (events then carry no cursor).
+    HISTORY_SIZE: int = 10000
+    #: Seconds an event is kept in its stream's history.
+    HISTORY_TTL: float = 300.0
 
 
 _cached: Settings | None = None

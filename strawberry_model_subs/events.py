@@ -69,6 +69,10 @@ class EventMessage(_EventMessageBase, total=False):
     version: int
     #: A follow-up: the publisher found the row changed by another process (see ``publisher``).
     followup: bool
+    #: The event's place in its stream's history (see ``cursors``), and the offset of the event
+    #: before it there: absent when the history is off (``HISTORY_SIZE = 0``) or sent by hand.
+    cursor: str
+    prev: str
 
 
 class BatchMessage(TypedDict):
@@ -98,6 +102,9 @@ class Event:
     epoch: str | None = None
     version: int | None = None
     followup: bool = False
+    #: Its cursor and the offset before it (see :class:`EventMessage`).
+    cursor: str | None = None
+    prev: str | None = None
     frames: dict[frozenset[str] | None, str] = field(default_factory=dict, repr=False)
 
 
@@ -169,4 +176,6 @@ def decode_event(message: EventMessage) -> Event:
         epoch=message.get("epoch"),
         version=message.get("version"),
         followup=bool(message.get("followup", False)),
+        cursor=message.get("cursor"),
+        prev=message.get("prev"),
     )

@@ -12,7 +12,10 @@
     │   └── SyncOnlyError              (also RuntimeError) a sync API called in an event loop
     ├── Rejected                       an AUTHENTICATE hook refuses a connection (close 4403)
     ├── ControlError                   a subscribe/unsubscribe request cannot be carried out
-    │   └── PermissionDenied           ... because the user may not
+    │   ├── PermissionDenied           ... because the user may not
+    │   └── CursorError                ... because its resume cursor cannot be used
+    │       ├── CursorExpired          the cursor is older than the history (CURSOR_EXPIRED)
+    │       └── CursorInvalid          the cursor is not one the server gave out (CURSOR_INVALID)
     └── FrameError                     (also ValueError) a client frame is not a valid request
 
 Errors found while a project starts (a serializer that cannot be registered, a field that cannot
@@ -76,6 +79,29 @@ class ControlError(ModelSubsError):
 
 class PermissionDenied(ControlError):
     """A subscription or a control operation is not allowed for this user."""
+
+
+class CursorError(ControlError):
+    """A resume cursor (``after``) cannot be used; ``code`` is the GraphQL error's
+    ``extensions.code``. The client refetches its state and subscribes again without ``after``."""
+
+    code = "CURSOR_ERROR"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{self.code}: {message}")
+
+
+class CursorExpired(CursorError):
+    """The cursor is older than the history kept, or of an earlier epoch (the history was lost):
+    events after it may be gone."""
+
+    code = "CURSOR_EXPIRED"
+
+
+class CursorInvalid(CursorError):
+    """The cursor is malformed: not one this server gave out."""
+
+    code = "CURSOR_INVALID"
 
 
 class FrameError(ModelSubsError, ValueError):

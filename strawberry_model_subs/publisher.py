@@ -50,6 +50,7 @@ from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 
 from .capture import Change, column_values, now, serialize, set_sink, touched_since
 from .conf import get_settings
+from .cursors import Cursor, new_epoch, parse_offset
 from .events import (
     Action,
     BatchMessage,
@@ -58,6 +59,7 @@ from .events import (
     group_name,
     pk_key,
 )
+from .history import APPEND_SCRIPT, entry_fields, get_local_history, history_key, mark_key
 from .layers import ChannelLayer, deliver_local, get_layer, is_process_local, redis_host
 
 logger = logging.getLogger(__name__)
@@ -107,11 +109,6 @@ return out
 """
 
 
-def new_epoch() -> str:
-    """An epoch that sorts after every earlier one: milliseconds, then a random part."""
-    return f"{int(time.time() * 1000):013d}-{secrets.token_hex(4)}"
-
-
 class _Outage(Exception):
     """The layer or the database failed; the round is retried."""
 
@@ -125,7 +122,6 @@ class Publisher:
         self._busy = False
         self._thread: threading.Thread | None = None
         self._dropped = 0
-        self._epoch = new_epoch()
         #: Names this process's writers in Redis (a forked child gets a publisher of its own).
         self._token = secrets.token_hex(6)
         #: (stream, pk) -> the clock right after the last round that took a version of it.
@@ -276,7 +272,7 @@ class Publisher:
             counts[change.registration.stream] += 2
         writers = [self._writer(change) for _, change in batch]
         if local:
-            epoch, tops = self._epoch, {}
+            epoch, tops = get_local_history().epoch, {}
             for stream, count in counts.items():
                 tops[stream] = self._counters[stream] = self._counters.get(stream, 0) + count
             previous = self._local_writers(batch, writers)
@@ -315,6 +311,7 @@ class Publisher:
                 message["version"] = version + 1
                 message["followup"] = True
                 messages[stream].append(message)
+        self._historize(messages, epoch, local, loop)
         batches: list[tuple[str, BatchMessage]] = [
             (
                 group_name(prefix, stream),
@@ -334,6 +331,72 @@ class Publisher:
             loop.run_until_complete(_send_all(layer, batches))
         except Exception as exc:
             raise _Outage("the channel layer failed") from exc
+
+    def _historize(
+        self,
+        messages: dict[str, list[EventMessage]],
+        epoch: str,
+        local: bool,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """Append the round's events to their streams' histories, giving each its cursor and
+        the offset of the event before it (nothing when ``HISTORY_SIZE`` is 0)."""
+        options = get_settings()
+        if options.HISTORY_SIZE <= 0:
+            return
+        streams = [stream for stream, m in messages.items() if m]
+        if not streams:
+            return
+        if local:
+            history = get_local_history()
+            placed = {
+                stream: history.append(
+                    stream, messages[stream], options.HISTORY_SIZE, options.HISTORY_TTL
+                )
+                for stream in streams
+            }
+        else:
+            try:
+                placed = loop.run_until_complete(self._append(streams, messages, epoch))
+            except Exception as exc:
+                # The round is taken again, versions included: forget what this one learnt.
+                self._seen.clear()
+                if isinstance(exc, _Outage):
+                    raise
+                self._redis = None
+                raise _Outage("the channel layer's Redis does not answer") from exc
+        for stream, (before, offsets) in placed.items():
+            prev = before
+            for message, offset in zip(messages[stream], offsets, strict=True):
+                message["cursor"] = Cursor(epoch, parse_offset(offset)).encode()
+                message["prev"] = prev
+                prev = offset
+
+    async def _append(
+        self, streams: list[str], messages: dict[str, list[EventMessage]], epoch: str
+    ) -> dict[str, tuple[str, list[str]]]:
+        assert self._redis is not None  # the round's versions connected it
+        options = get_settings()
+        prefix = options.GROUP_PREFIX
+        keys = [f"{prefix}.epoch"]
+        args: list[Any] = [epoch, options.HISTORY_SIZE, int(options.HISTORY_TTL * 1000)]
+        for stream in streams:
+            keys += [history_key(prefix, stream), mark_key(prefix, stream)]
+            args.append(len(messages[stream]))
+            for message in messages[stream]:
+                args += entry_fields(message)
+        reply = await self._redis.eval(APPEND_SCRIPT, len(keys), *keys, *args)
+        if not reply:
+            # Redis lost its data between the round's versions and now: take them again.
+            raise _Outage("the channel layer's Redis lost its data during a round")
+        texts = [r.decode() if isinstance(r, bytes) else str(r) for r in reply]
+        placed: dict[str, tuple[str, list[str]]] = {}
+        at = 0
+        for stream in streams:
+            count = len(messages[stream])
+            placed[stream] = (texts[at], texts[at + 1 : at + 1 + count])
+            at += 1 + count
+        return placed
 
     def _writer(self, change: Change) -> str:
         return f"{self._token}.{change.writer}"
