@@ -29,9 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .conf import get_settings
 from .cursors import Cursor, Offset, format_offset, new_epoch, parse_offset
 from .events import EventMessage
 from .exceptions import CursorExpired, CursorInvalid
+from .layers import is_process_local, redis_eval
 
 # Trims one stream (KEYS[k] its history, KEYS[k + 1] its trim mark) to `size` entries and
 # `ttl` ms, remembering the newest entry id dropped as the trim mark.
@@ -66,11 +68,14 @@ local function top(key, mark_key)
 end
 """
 
-#: KEYS: the epoch, then per stream its history and its trim mark. ARGV: the epoch the round's
-#: versions were taken in, HISTORY_SIZE, HISTORY_TTL in ms, then per stream the number of its
-#: events followed by each event's fields (see entry_fields). Returns
-#: false when the epoch changed meanwhile (Redis lost its data: the round is taken again), else
-#: per stream the offset before its first event, then each event's offset.
+#: KEYS: the epoch, then per stream its history and its trim mark, then per event the key of
+#: its object's newest version in the history. ARGV: the epoch the round's versions were taken
+#: in, HISTORY_SIZE, HISTORY_TTL in ms, the seconds an object's newest version is remembered,
+#: the number of streams, then per stream the number of its events followed by each event's
+#: fields (see entry_fields). Returns false when the epoch changed meanwhile (Redis lost its
+#: data: the round is taken again), else per stream the offset before its first event, then
+#: each event's offset, or '' for an event older than one of its object the history holds
+#: (a slower writer's: it is not sent, as hubs would drop it).
 APPEND_SCRIPT = (
     _TRIM
     + """
@@ -79,18 +84,32 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
 end
 local size = tonumber(ARGV[2])
 local ttl = tonumber(ARGV[3])
+local remember = ARGV[4]
+local streams = tonumber(ARGV[5])
+local v = 2 + 2 * streams
 local out = {}
-local a = 4
-for k = 2, #KEYS, 2 do
+local a = 6
+for s = 0, streams - 1 do
+    local key, mark = KEYS[2 + 2 * s], KEYS[3 + 2 * s]
     local n = tonumber(ARGV[a])
     a = a + 1
-    out[#out + 1] = top(KEYS[k], KEYS[k + 1])
+    out[#out + 1] = top(key, mark)
     for i = 1, n do
-        out[#out + 1] = redis.call('XADD', KEYS[k], '*', 'a', ARGV[a], 'm', ARGV[a + 1],
-            'p', ARGV[a + 2], 'd', ARGV[a + 3], 'v', ARGV[a + 4], 'f', ARGV[a + 5])
+        local version = ARGV[a + 4]
+        local newest = redis.call('GET', KEYS[v])
+        if version ~= '' and newest and tonumber(newest) >= tonumber(version) then
+            out[#out + 1] = ''
+        else
+            out[#out + 1] = redis.call('XADD', key, '*', 'a', ARGV[a], 'm', ARGV[a + 1],
+                'p', ARGV[a + 2], 'd', ARGV[a + 3], 'v', version, 'f', ARGV[a + 5])
+            if version ~= '' then
+                redis.call('SET', KEYS[v], version, 'EX', remember)
+            end
+        end
+        v = v + 1
         a = a + 6
     end
-    trim(KEYS[k], KEYS[k + 1], size, ttl)
+    trim(key, mark, size, ttl)
 end
 return out
 """
@@ -114,6 +133,32 @@ return out
 )
 
 
+#: KEYS: the epoch, the stream's history, its trim mark. ARGV: an epoch to start if there is
+#: none yet (as the publisher's version script does). Returns the epoch and the newest offset.
+TOP_SCRIPT = (
+    _TRIM
+    + """
+local epoch = redis.call('GET', KEYS[1])
+if not epoch then
+    epoch = ARGV[1]
+    redis.call('SET', KEYS[1], epoch)
+end
+return {epoch, top(KEYS[2], KEYS[3])}
+"""
+)
+
+#: KEYS: the epoch, the stream's history. ARGV: two offsets. Returns the epoch ('' when none),
+#: then the entries after the first offset, up to and with the second.
+RANGE_SCRIPT = """
+local out = {redis.call('GET', KEYS[1]) or ''}
+local entries = redis.call('XRANGE', KEYS[2], '(' .. ARGV[1], ARGV[2])
+for i = 1, #entries do
+    out[#out + 1] = entries[i]
+end
+return out
+"""
+
+
 def history_key(prefix: str, stream: str) -> str:
     """The Redis Stream holding ``stream``'s history."""
     return f"{prefix}.history.{stream}"
@@ -122,6 +167,11 @@ def history_key(prefix: str, stream: str) -> str:
 def mark_key(prefix: str, stream: str) -> str:
     """The Redis key holding ``stream``'s trim mark."""
     return f"{prefix}.trimmed.{stream}"
+
+
+def newest_key(prefix: str, stream: str, pk: str) -> str:
+    """The Redis key holding the newest version of an object that the history holds."""
+    return f"{prefix}.newest.{stream}.{pk}"
 
 
 def entry_fields(message: EventMessage) -> list[str]:
@@ -224,6 +274,18 @@ class LocalHistory:
                 if n > after
             ]
 
+    def range(self, stream: str, after: Offset, upto: Offset) -> list[EventMessage]:
+        """The events of ``stream`` after offset ``after``, up to and with ``upto``."""
+        with self._lock:
+            state = self._streams.get(stream)
+            if state is None:
+                return []
+            return [
+                {**message, "cursor": Cursor(self.epoch, (n, 0)).encode()}
+                for n, _, message in state.entries
+                if after[0] < n <= upto[0]
+            ]
+
     def top(self, stream: str) -> Cursor:
         """The cursor of ``stream``'s newest event (offset 0 before any)."""
         with self._lock:
@@ -243,12 +305,14 @@ def decode_read(stream: str, cursor: Cursor, reply: Sequence[Any]) -> list[Event
     texts = [_text(item) for item in reply[:3]]
     epoch, mark, top = texts
     check_cursor(cursor, epoch, parse_offset(mark) if mark else None, parse_offset(top))
-    messages = []
-    for entry in reply[3:]:
-        offset, flat = _text(entry[0]), [_text(item) for item in entry[1]]
-        fields = dict(zip(flat[::2], flat[1::2], strict=True))
-        messages.append(entry_message(stream, epoch, offset, fields))
-    return messages
+    return [_entry(stream, epoch, entry) for entry in reply[3:]]
+
+
+def _entry(stream: str, epoch: str, entry: Any) -> EventMessage:
+    flat = [_text(item) for item in entry[1]]
+    return entry_message(
+        stream, epoch, _text(entry[0]), dict(zip(flat[::2], flat[1::2], strict=True))
+    )
 
 
 def _text(value: Any) -> str:
@@ -268,3 +332,46 @@ def get_local_history() -> LocalHistory:
         if _local is None or _local_pid != os.getpid():
             _local, _local_pid = LocalHistory(new_epoch()), os.getpid()
         return _local
+
+
+# -- reading, from a server's event loop -------------------------------------------------------
+
+
+async def read_after(layer: Any, stream: str, cursor: Cursor) -> list[EventMessage]:
+    """Every event of ``stream`` after ``cursor``, in order, each with its cursor; raises
+    CursorExpired or CursorInvalid when the history cannot give them all."""
+    options = get_settings()
+    size, ttl = options.HISTORY_SIZE, options.HISTORY_TTL
+    if size <= 0:
+        raise CursorExpired("this server keeps no history (HISTORY_SIZE is 0)")
+    if is_process_local(layer):
+        return get_local_history().read_after(cursor, stream, size, ttl)
+    prefix = options.GROUP_PREFIX
+    keys = [f"{prefix}.epoch", history_key(prefix, stream), mark_key(prefix, stream)]
+    reply = await redis_eval(
+        layer, READ_SCRIPT, keys, [format_offset(cursor.offset), size, int(ttl * 1000)]
+    )
+    return decode_read(stream, cursor, reply)
+
+
+async def read_top(layer: Any, stream: str) -> Cursor:
+    """The cursor of the newest event of ``stream``: a subscription resumed from it misses
+    nothing committed after this call (offset 0 before any event)."""
+    if is_process_local(layer):
+        return get_local_history().top(stream)
+    prefix = get_settings().GROUP_PREFIX
+    keys = [f"{prefix}.epoch", history_key(prefix, stream), mark_key(prefix, stream)]
+    epoch, top = (_text(item) for item in await redis_eval(layer, TOP_SCRIPT, keys, [new_epoch()]))
+    return Cursor(epoch, parse_offset(top))
+
+
+async def read_range(layer: Any, stream: str, after: Offset, upto: Offset) -> list[EventMessage]:
+    """The events of ``stream`` after offset ``after``, up to and with ``upto`` (what a gap in
+    the live events holds), each with its cursor."""
+    if is_process_local(layer):
+        return get_local_history().range(stream, after, upto)
+    prefix = get_settings().GROUP_PREFIX
+    keys = [f"{prefix}.epoch", history_key(prefix, stream)]
+    reply = await redis_eval(layer, RANGE_SCRIPT, keys, [format_offset(after), format_offset(upto)])
+    epoch = _text(reply[0])
+    return [_entry(stream, epoch, entry) for entry in reply[1:]]

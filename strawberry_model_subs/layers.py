@@ -95,6 +95,27 @@ def redis_host(layer: Any) -> dict[str, Any]:
     return dict(hosts[0])
 
 
+#: loop -> (the Redis host, a client of it on that loop): see :func:`redis_eval`.
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[dict[str, Any], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def redis_eval(layer: Any, script: str, keys: list[str], args: list[Any]) -> Any:
+    """Run a Lua script on the first Redis host of a channels_redis layer, with a client of the
+    running event loop (made on first use, kept for the loop's lifetime)."""
+    loop = asyncio.get_running_loop()
+    host = redis_host(layer)
+    known = _clients.get(loop)
+    if known is None or known[0] != host:
+        # channels_redis is an optional dependency: imported only for its layers.
+        import redis.asyncio as aioredis
+        from channels_redis.utils import create_pool
+
+        known = _clients[loop] = (host, aioredis.Redis(connection_pool=create_pool(host)))
+    return await known[1].eval(script, len(keys), *keys, *args)
+
+
 def tune_blocking_reads(layer: Any) -> None:
     """Keep channels_redis' blocking read shorter than the socket's read timeout.
 

@@ -59,7 +59,14 @@ from .events import (
     group_name,
     pk_key,
 )
-from .history import APPEND_SCRIPT, entry_fields, get_local_history, history_key, mark_key
+from .history import (
+    APPEND_SCRIPT,
+    entry_fields,
+    get_local_history,
+    history_key,
+    mark_key,
+    newest_key,
+)
 from .layers import ChannelLayer, deliver_local, get_layer, is_process_local, redis_host
 
 logger = logging.getLogger(__name__)
@@ -367,10 +374,15 @@ class Publisher:
                 raise _Outage("the channel layer's Redis does not answer") from exc
         for stream, (before, offsets) in placed.items():
             prev = before
+            kept = []
             for message, offset in zip(messages[stream], offsets, strict=True):
+                if not offset:
+                    continue  # older than what the history holds of its object
                 message["cursor"] = Cursor(epoch, parse_offset(offset)).encode()
                 message["prev"] = prev
                 prev = offset
+                kept.append(message)
+            messages[stream] = kept
 
     async def _append(
         self, streams: list[str], messages: dict[str, list[EventMessage]], epoch: str
@@ -379,12 +391,20 @@ class Publisher:
         options = get_settings()
         prefix = options.GROUP_PREFIX
         keys = [f"{prefix}.epoch"]
-        args: list[Any] = [epoch, options.HISTORY_SIZE, int(options.HISTORY_TTL * 1000)]
+        args: list[Any] = [
+            epoch,
+            options.HISTORY_SIZE,
+            int(options.HISTORY_TTL * 1000),
+            WRITER_TTL,
+            len(streams),
+        ]
         for stream in streams:
             keys += [history_key(prefix, stream), mark_key(prefix, stream)]
             args.append(len(messages[stream]))
             for message in messages[stream]:
                 args += entry_fields(message)
+        for stream in streams:
+            keys += [newest_key(prefix, stream, m["pk"]) for m in messages[stream]]
         reply = await self._redis.eval(APPEND_SCRIPT, len(keys), *keys, *args)
         if not reply:
             # Redis lost its data between the round's versions and now: take them again.

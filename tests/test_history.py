@@ -5,6 +5,7 @@ Redis Stream (the Redis layers, run by the services configuration)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 import uuid
@@ -26,6 +27,7 @@ from strawberry_model_subs.history import (
     entry_fields,
     history_key,
     mark_key,
+    newest_key,
 )
 from strawberry_model_subs.hub import get_hub
 from tests.testapp.models import Category
@@ -33,10 +35,15 @@ from tests.testapp.models import Category
 BIG = 3600.0
 
 
+_objects = itertools.count(1)
+
+
 def messages(*names: str) -> list[EventMessage]:
+    """One update of a new object per name, versions 1, 3, 5... in order."""
     out = []
     for i, name in enumerate(names):
-        message = event_message("things", Action.UPDATE, "app.thing", i, {"name": name})
+        pk = next(_objects)
+        message = event_message("things", Action.UPDATE, "app.thing", pk, {"name": name})
         message["version"] = 2 * i + 1
         out.append(message)
     return out
@@ -77,6 +84,7 @@ class InRedis:
         self.prefix = f"test-{uuid.uuid4().hex[:8]}"
         self.epoch = "1764672000000-0a0b0c0d"
         self.prevs: list[str] = []
+        self.newest: set[str] = set()
 
     async def start(self) -> None:
         await self.client.set(f"{self.prefix}.epoch", self.epoch)
@@ -89,10 +97,13 @@ class InRedis:
         ]
 
     async def append(self, batch: list[EventMessage], size: int, ttl: float) -> list[str]:
-        args: list[Any] = [self.epoch, size, int(ttl * 1000), len(batch)]
+        args: list[Any] = [self.epoch, size, int(ttl * 1000), 60, 1, len(batch)]
         for message in batch:
             args += entry_fields(message)
-        reply = await self.client.eval(APPEND_SCRIPT, 3, *self.keys(), *args)
+        newest = [newest_key(self.prefix, "things", m["pk"]) for m in batch]
+        self.newest.update(newest)
+        keys = [*self.keys(), *newest]
+        reply = await self.client.eval(APPEND_SCRIPT, len(keys), *keys, *args)
         texts = [r.decode() for r in reply]
         self.prevs.append(texts[0])
         return texts[1:]
@@ -114,7 +125,7 @@ async def history(request: pytest.FixtureRequest) -> AsyncIterator[History]:
     try:
         yield store
     finally:
-        await client.delete(*store.keys())
+        await client.delete(*store.keys(), *store.newest)
         await client.aclose()
 
 
@@ -210,3 +221,26 @@ async def test_published_events_carry_their_cursor_and_the_offset_before_them() 
     offsets = [c.offset for c in cursors]
     assert offsets == sorted(offsets)
     assert [parse_offset(e.prev or "") for e in events[1:]] == offsets[:-1]
+
+
+@pytest.mark.services
+async def test_an_event_older_than_its_objects_newest_in_the_history_is_left_out() -> None:
+    """A slower writer's older version (hubs would drop it) never enters the history: a
+    subscriber resuming past the newer one is not sent back to the older state."""
+    client = aioredis.from_url(os.environ.get("SMS_REDIS_URL", "redis://127.0.0.1:6379/0"))
+    store = InRedis(client)
+    await store.start()
+    try:
+        newer, older, other = messages("newer", "older", "other")
+        older["pk"], older["version"] = newer["pk"], 1
+        newer["version"] = 9
+        (first,) = await store.append([newer], 100, BIG)
+        offsets = await store.append([older, other], 100, BIG)
+        assert offsets[0] == "", "the older version took a place in the history"
+        assert offsets[1] != ""
+        replay = await store.read(at(store, "0-0"), 100, BIG)
+        assert names(replay) == ['{"name":"newer"}', '{"name":"other"}']
+        assert store.prevs[1] == first
+    finally:
+        await client.delete(*store.keys(), *store.newest)
+        await client.aclose()
