@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import itertools
 import logging
 import threading
 import weakref
@@ -28,15 +27,19 @@ from typing import Any, Protocol
 from .conf import get_settings
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
 from .frames import merge_fields
+from .history import read_top
 from .layers import (
     ChannelLayer,
     add_local_receiver,
     get_layer,
     is_benign_timeout,
+    is_process_local,
     tune_blocking_reads,
 )
 from .permissions import user_key
 from .registry import registration_for_stream
+from .sequencer import Sequencer
+from .versions import Versions
 
 logger = logging.getLogger(__name__)
 
@@ -46,8 +49,6 @@ Fields = frozenset[str] | None
 STOP_MESSAGE_TYPE = "sms.hub.stop"
 HUB_TASK_NAME = "strawberry-model-subs hub"
 Key = tuple[Action, str | None]
-#: Objects per stream whose last version a hub remembers (the oldest are forgotten first).
-MAX_VERSIONS = 100_000
 
 
 class Sink(Protocol):
@@ -104,8 +105,9 @@ class Hub:
         self._lock = asyncio.Lock()
         #: Joins and leaves finishing after their caller was cancelled (strong references).
         self._detached: set[asyncio.Task[None]] = set()
-        #: stream -> (epoch, pk -> (last version dispatched, hash of its data, a follow-up?)).
-        self.versions: dict[str, tuple[str, dict[str, tuple[int, int, bool]]]] = {}
+        self.versions = Versions()
+        #: The offset order of the streams' live events across publishers.
+        self.sequencer = Sequencer(layer, self._deliver)
 
     # -- membership -------------------------------------------------------------------------
 
@@ -173,6 +175,12 @@ class Hub:
                 self.channel = await self.layer.new_channel()
             if self.refs[stream] == 0:
                 await self.layer.group_add(self.group(stream), self.channel)
+                try:
+                    await self._sequence(stream)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await self.layer.group_discard(self.group(stream), self.channel)
+                    raise
             self.refs[stream] += 1
             if sink is not None:
                 self.add(sink, stream, *key, fields)
@@ -188,6 +196,7 @@ class Hub:
             if self.refs[stream] > 0:
                 return
             del self.refs[stream]
+            self.sequencer.stop(stream)
             if self.channel is None:
                 return
             with contextlib.suppress(Exception):
@@ -195,6 +204,14 @@ class Hub:
             if not self.refs and self.task is not None:
                 with contextlib.suppress(Exception):
                     await self.layer.send(self.channel, {"type": STOP_MESSAGE_TYPE})
+
+    async def _sequence(self, stream: str) -> None:
+        """Order ``stream``'s live events from the newest one its history holds now (on the
+        in-memory layer, one publisher sends in order, and the history is off at size 0)."""
+        if is_process_local(self.layer) or get_settings().HISTORY_SIZE <= 0:
+            return
+        top = await read_top(self.layer, stream)
+        self.sequencer.start(stream, top.epoch, top.offset)
 
     def group(self, stream: str) -> str:
         """The layer group of ``stream`` (``<GROUP_PREFIX>.<stream>``)."""
@@ -245,34 +262,12 @@ class Hub:
     # -- delivery ---------------------------------------------------------------------------
 
     def is_stale(self, event: Event) -> bool:
-        """Whether to drop ``event``: an event of the same object with a later version was
-        dispatched already (events of several writer processes can cross on their way; the
-        later one wins), or it repeats, as an update with the same data, a follow-up dispatched
-        just before it (or is a follow-up repeating what was just dispatched)."""
-        if event.version is None or event.epoch is None:
-            return False
-        known = self.versions.get(event.stream)
-        if known is None or event.epoch > known[0]:
-            # A new epoch: the versions of the old one mean nothing any more.
-            known = self.versions[event.stream] = (event.epoch, {})
-        elif event.epoch < known[0]:
-            return True
-        seen = known[1]
-        last = seen.pop(event.pk, None)
-        digest = hash(event.raw)
-        if last is not None:
-            if last[0] >= event.version:
-                seen[event.pk] = last
-                return True
-            if (event.followup or last[2]) and event.action is Action.UPDATE and last[1] == digest:
-                # One of the pair was dispatched: the next plain save is news again.
-                seen[event.pk] = (event.version, digest, False)
-                return True
-        seen[event.pk] = (event.version, digest, event.followup)
-        if len(seen) > MAX_VERSIONS:
-            for pk in list(itertools.islice(seen, MAX_VERSIONS // 2)):
-                del seen[pk]
-        return False
+        """Whether to drop ``event`` (see :meth:`Versions.is_stale`)."""
+        return self.versions.is_stale(event)
+
+    def _deliver(self, event: Event) -> None:
+        if not self.is_stale(event):
+            self.dispatch(event)
 
     def dispatch(self, event: Event) -> int:
         """Hand ``event`` to every sink with a matching subscription, once per sink, with the
@@ -403,8 +398,7 @@ class Hub:
             except Exception:
                 logger.exception("dropped a malformed event message: %r", item)
                 continue
-            if not self.is_stale(event):
-                self.dispatch(event)
+            self.sequencer.admit(event)
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub] = weakref.WeakKeyDictionary()
