@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Optional
 
 import strawberry
@@ -15,13 +15,14 @@ from strawberry.utils.str_converters import to_camel_case
 
 from .conf import get_settings
 from .control import ControlRequest, apply_control
+from .cursors import parse_cursor
 from .events import Action, Event, Operation
-from .exceptions import ConfigurationError, ControlError, RegistrationError
+from .exceptions import ConfigurationError, ControlError, CursorError, RegistrationError
 from .hub import get_hub
 from .permissions import allowed_fields, check_subscribe, request_user, user_key
 from .registry import Registration, registration_for_serializer, registrations
 from .shared import DIRECT, DirectSink, shared_operation
-from .typed import changed_events, direct_events
+from .typed import EventQueue, changed_events, direct_events, resumed
 
 
 @strawberry.type(description="The answer to a control operation.")
@@ -172,15 +173,30 @@ def _changed_resolver(registration: Registration) -> Any:
         info: strawberry.Info,
         action: Action = Action.ALL_ACTIONS,
         id: strawberry.ID | None = None,
-    ) -> AsyncGenerator[Event, None]:
+        after: str | None = None,
+    ) -> AsyncIterator[Event]:
         user = await request_user(info)
         try:
             pk = None if id is None else registration.parse_id(id)
             check_subscribe(registration, user, selected_data_fields(registration, info))
+            cursor = parse_cursor(after) if after else None
+        except CursorError as exc:
+            raise GraphQLError(str(exc), extensions={"code": exc.code}) from None
         except ControlError as exc:
             raise GraphQLError(str(exc)) from None
         target = DIRECT.get()
-        if target is not None and get_settings().SHARE_TYPED_EXECUTION:
+        shared = target is not None and get_settings().SHARE_TYPED_EXECUTION
+        if cursor is not None:
+            sink: Any = (
+                DirectSink(user, target, shared_operation(info.schema, target))
+                if shared and target is not None
+                else EventQueue(user)
+            )
+            try:
+                return await resumed(get_hub(), registration.stream, action, pk, sink, cursor)
+            except CursorError as exc:
+                raise GraphQLError(str(exc), extensions={"code": exc.code}) from None
+        if shared and target is not None:
             sink = DirectSink(user, target, shared_operation(info.schema, target))
             return direct_events(get_hub(), registration.stream, action, pk, sink)
         return changed_events(get_hub(), registration.stream, action, pk, user)
@@ -189,6 +205,7 @@ def _changed_resolver(registration: Registration) -> Any:
         "info": strawberry.Info,
         "action": Action,
         "id": Optional[strawberry.ID],  # noqa: UP045
+        "after": Optional[str],  # noqa: UP045
         "return": AsyncGenerator[registration.event_type, None],  # type: ignore[name-defined]
     }
     return resolve

@@ -6,8 +6,10 @@ import asyncio
 from collections.abc import AsyncGenerator
 from typing import Any
 
+from .cursors import Cursor
 from .events import Action, Event
 from .hub import Fields, Hub, Sink
+from .replay import resume
 
 
 class EventQueue:
@@ -45,3 +47,47 @@ async def direct_events(
     async with hub.subscribed(stream, sink, (action, pk)):
         await asyncio.get_running_loop().create_future()  # until complete or disconnect
     yield  # type: ignore[misc]  # never reached: this makes the function a generator
+
+
+class ResumedEvents:
+    """The source stream of a typed subscription resumed from a cursor (see :func:`resumed`).
+
+    An async iterator rather than a generator: the subscription is held from the moment the
+    resolver returns, and ``aclose()`` drops it even if no event was ever awaited (closing a
+    generator that never started would not run its ``finally``).
+    """
+
+    def __init__(self, hub: Hub, stream: str, key: tuple[Action, str | None], sink: Sink) -> None:
+        self.hub, self.stream, self.key, self.sink = hub, stream, key, sink
+        self.queue = sink.queue if isinstance(sink, EventQueue) else None
+        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def __aiter__(self) -> ResumedEvents:
+        return self
+
+    async def __anext__(self) -> Event:
+        if self._closed.done():
+            raise StopAsyncIteration
+        if self.queue is None:
+            # Shared execution: the sink writes the frames; this only holds the subscription.
+            await asyncio.shield(self._closed)
+            raise StopAsyncIteration
+        return await self.queue.get()
+
+    async def aclose(self) -> None:
+        """Drop the subscription (once)."""
+        if self._closed.done():
+            return
+        self._closed.set_result(None)
+        self.hub.discard(self.sink, self.stream, *self.key)
+        await self.hub.leave(self.stream)
+
+
+async def resumed(
+    hub: Hub, stream: str, action: Action, pk: str | None, sink: Sink, cursor: Cursor
+) -> ResumedEvents:
+    """Subscribe ``sink`` (an :class:`EventQueue`, or a shared execution's sink) from
+    ``cursor``: the missed events are handed to it before this returns (see ``replay``); raises
+    CursorExpired or CursorInvalid, holding nothing, when they cannot all be given."""
+    await resume(hub, stream, sink, (action, pk), cursor)
+    return ResumedEvents(hub, stream, (action, pk), sink)

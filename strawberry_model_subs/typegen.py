@@ -477,10 +477,19 @@ def build_fields_enum(type_name: str, field_names: tuple[str, ...]) -> type[enum
     return fields_enum
 
 
+def _event_cursor(root: strawberry.Parent[Any]) -> str:
+    return root.cursor or ""
+
+
 def build_event_type(type_name: str, data_type: type, description: str | None) -> type:
     """``{name}Event``: what a typed ``{name}Changed`` subscription yields for each change."""
     annotations = {"stream": str, "action": Action, "model": str, "data": data_type}
-    cls = type(type_name + "Event", (), {"__annotations__": annotations})
+    cursor = strawberry.field(
+        resolver=_event_cursor,
+        description="The event's place in its stream: subscribe with after set to it to "
+        "resume after this event ('' when the server keeps no history).",
+    )
+    cls = type(type_name + "Event", (), {"__annotations__": annotations, "cursor": cursor})
     return strawberry.type(
         cls,
         name=type_name + "Event",

@@ -1,0 +1,80 @@
+"""Resuming a subscription from a cursor: what it missed, from the history, then the live events,
+with no gap and no duplicate at the seam.
+
+:func:`resume` puts the subscription in the hub's index behind a stand-in that keeps whatever
+arrives live, reads the history after the cursor, hands the subscriber each event it matches and
+may see (the permission rules apply to replayed events exactly as to live ones, and a replay
+drops stale versions with a table of its own), then puts the subscriber itself in the index and
+hands it what the stand-in kept that the history did not give. Every live event is in the
+history before it is sent (see ``publisher``), and a hub hands a stream's events on in offset
+order (see ``sequencer``): the events the stand-in keeps are those after the hub's position
+when it joined, and any of them at or below the last offset replayed is one the replay gave.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .cursors import Cursor, parse_cursor
+from .events import Action, Event, decode_event
+from .history import read_after
+from .hub import Fields, Hub, Key, Sink
+from .registry import registration_for_stream
+from .versions import Versions
+
+
+class _StandIn:
+    """Holds a resumed subscription's place in the hub's index while its history is read."""
+
+    __slots__ = ("held", "user")
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self.held: list[tuple[Event, Fields]] = []
+
+    def push(self, event: Event, fields: Fields) -> None:
+        self.held.append((event, fields))
+
+
+def _matches(key: Key, event: Event) -> bool:
+    action, pk = key
+    return action in (Action.ALL_ACTIONS, event.action) and pk in (None, event.pk)
+
+
+async def resume(hub: Hub, stream: str, sink: Sink, key: Key, cursor: Cursor) -> None:
+    """Subscribe ``sink`` to ``key`` (action, pk) of ``stream`` from ``cursor``: it is handed
+    every matching event after the cursor that its user may see, in order, then the live ones.
+
+    Returns with the subscription held under ``sink`` (the caller drops it as any other:
+    ``hub.discard`` then ``hub.leave``); raises CursorExpired or CursorInvalid, holding nothing,
+    when the history cannot give every event after the cursor.
+    """
+    stand_in = _StandIn(sink.user)
+    await hub.join(stream, stand_in, key)
+    try:
+        messages = await read_after(hub.layer, stream, cursor)
+    except BaseException:
+        hub.discard(stand_in, stream, *key)
+        await hub.leave(stream)
+        raise
+    registration = registration_for_stream(stream)
+    check = registration.event_check if registration is not None else None
+    versions = Versions()
+    seam = cursor.offset
+    for message in messages:
+        event = decode_event(message)
+        assert event.cursor is not None  # the history gives every entry its cursor
+        seam = parse_cursor(event.cursor).offset
+        if not _matches(key, event) or versions.is_stale(event):
+            continue
+        if check is None or check(sink.user, event):
+            sink.push(event, None)
+    # No await from here on: nothing reaches the stand-in once the subscriber holds the place.
+    hub.discard(stand_in, stream, *key)
+    hub.add(sink, stream, *key, None)
+    for event, fields in stand_in.held:
+        if event.cursor is not None:
+            live = parse_cursor(event.cursor)
+            if live.epoch == cursor.epoch and live.offset <= seam:
+                continue  # the replay gave it
+        sink.push(event, fields)
