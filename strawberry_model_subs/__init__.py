@@ -33,8 +33,9 @@ from .exceptions import (
 )
 from .publisher import flush_events
 from .querysets import NotifyingManager, NotifyingQuerySet
+from .replay import acurrent_cursor, current_cursor
 from .scalars import BigInt
-from .schema import SubscriptionResult, subscription_type
+from .schema import SubscriptionResult, cursor_field, subscription_type
 from .sync_resolvers import SyncResolvers
 from .typegen import FIELD_TYPES, Mapped
 
@@ -64,7 +65,10 @@ __all__ = [
     "SyncResolvers",
     "UnsupportedFieldError",
     "UsageError",
+    "acurrent_cursor",
     "anotify",
+    "current_cursor",
+    "cursor_field",
     "flush_events",
     "model_subscription",
     "notify",

@@ -220,6 +220,14 @@ async def apublish(group: str, message: dict[str, Any]) -> None:
         await layer.group_send(group, message)
 
 
+def run_sync(function: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+    """Run ``await function(*args)`` from synchronous code, whatever thread this is: on the
+    server's loop inside ``sync_to_async``, else on the process's background loop."""
+    if getattr(SyncToAsync.threadlocal, "main_event_loop", None) is not None:
+        return async_to_sync(function)(*args)
+    return _background_loop().submit(function(*args)).result(PUBLISH_TIMEOUT)
+
+
 class _LoopThread:
     """An event loop in a daemon thread, for publishing from threads that have none."""
 

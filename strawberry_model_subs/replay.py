@@ -17,8 +17,10 @@ from typing import Any
 
 from .cursors import Cursor, parse_cursor
 from .events import Action, Event, decode_event
-from .history import read_after
+from .exceptions import NotRegisteredError, SyncOnlyError
+from .history import read_after, read_top
 from .hub import Fields, Hub, Key, Sink
+from .layers import get_layer, in_event_loop, run_sync
 from .registry import registration_for_stream
 from .versions import Versions
 
@@ -78,3 +80,36 @@ async def resume(hub: Hub, stream: str, sink: Sink, key: Key, cursor: Cursor) ->
             if live.epoch == cursor.epoch and live.offset <= seam:
                 continue  # the replay gave it
         sink.push(event, fields)
+
+
+async def acurrent_cursor(stream: str) -> str:
+    """The cursor of the newest event of ``stream``: read it before loading the data a client
+    shows, and a subscription resumed from it (``after``) misses nothing committed since.
+
+    Example::
+
+        cursor = await acurrent_cursor("products")
+        products = [p async for p in Product.objects.all()]
+        # the client shows products, then subscribes with productChanged(after: cursor)
+
+    Raises:
+        NotRegisteredError: no serializer is registered for ``stream``.
+    """
+    if registration_for_stream(stream) is None:
+        raise NotRegisteredError(f"no serializer is registered for the stream {stream!r}")
+    return (await read_top(get_layer(), stream)).encode()
+
+
+def current_cursor(stream: str) -> str:
+    """:func:`acurrent_cursor` for synchronous code (a view, a script).
+
+    Raises:
+        NotRegisteredError: no serializer is registered for ``stream``.
+        SyncOnlyError: called in a running event loop (await :func:`acurrent_cursor`).
+    """
+    if in_event_loop():
+        raise SyncOnlyError(
+            "current_cursor() is for synchronous code; in async code, await acurrent_cursor()"
+        )
+    cursor: str = run_sync(acurrent_cursor, stream)
+    return cursor

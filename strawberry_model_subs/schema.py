@@ -21,6 +21,7 @@ from .exceptions import ConfigurationError, ControlError, CursorError, Registrat
 from .hub import get_hub
 from .permissions import allowed_fields, check_subscribe, request_user, user_key
 from .registry import Registration, registration_for_serializer, registrations
+from .replay import acurrent_cursor
 from .shared import DIRECT, DirectSink, shared_operation
 from .typed import EventQueue, changed_events, direct_events, resumed
 
@@ -144,6 +145,31 @@ def _control_resolver(registration: Registration) -> Any:
         "return": AsyncGenerator[SubscriptionResult, None],
     }
     return resolve
+
+
+def cursor_field(stream: str) -> Any:
+    """A field for a project's Query type whose value is the cursor of ``stream``'s newest
+    event (see :func:`~strawberry_model_subs.acurrent_cursor`): query it with the data, then
+    subscribe with ``after`` set to it, and nothing committed in between is missed.
+
+    Example::
+
+        @strawberry.type
+        class Query:
+            products_cursor: str = cursor_field("products")
+
+        # { productsCursor products { id name } }, then
+        # subscription { productChanged(after: $productsCursor) { action cursor data { name } } }
+    """
+
+    async def resolve() -> str:
+        return await acurrent_cursor(stream)
+
+    return strawberry.field(
+        resolver=resolve,
+        description=f"The cursor of the newest event of the stream {stream!r}: subscribe with "
+        "after set to it to miss nothing committed after this query.",
+    )
 
 
 def selected_data_fields(registration: Registration, info: strawberry.Info) -> list[str]:

@@ -7,9 +7,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import strawberry
 from asgiref.sync import sync_to_async
 from django.test import override_settings
 
+from strawberry_model_subs import (
+    NotRegisteredError,
+    SyncOnlyError,
+    acurrent_cursor,
+    current_cursor,
+    cursor_field,
+)
 from strawberry_model_subs.cursors import Cursor, parse_cursor
 from strawberry_model_subs.publisher import flush_events
 from strawberry_model_subs.testing import TypedClient
@@ -152,3 +160,34 @@ async def test_a_replay_gives_each_user_only_what_they_may_see() -> None:
         "live-1",
         "live-2",
     ]
+
+
+async def test_a_cursor_read_before_a_query_misses_nothing_committed_after_it() -> None:
+    cursor = await acurrent_cursor("categories")
+    assert await sync_to_async(current_cursor)("categories") == cursor
+    await Category.objects.acreate(name="committed between the query and the subscription")
+    assert await sync_to_async(flush_events)(5.0)
+    async with TypedClient(application) as client:
+        op = await client.subscribe(CATEGORIES, {"after": cursor}, stream="categories")
+        change = await next_change(client, op)
+    assert change["data"]["name"] == "committed between the query and the subscription"
+
+
+async def test_cursor_field_gives_a_query_the_cursor() -> None:
+    @strawberry.type
+    class Query:
+        categories_cursor: str = cursor_field("categories")
+
+    result = await strawberry.Schema(query=Query).execute("{ categoriesCursor }")
+    assert result.errors is None
+    assert result.data is not None
+    assert parse_cursor(result.data["categoriesCursor"]) == parse_cursor(
+        await acurrent_cursor("categories")
+    )
+
+
+async def test_the_cursor_functions_say_what_is_wrong() -> None:
+    with pytest.raises(NotRegisteredError, match="no serializer is registered for the stream"):
+        await acurrent_cursor("nothing")
+    with pytest.raises(SyncOnlyError, match="await acurrent_cursor"):
+        current_cursor("categories")
