@@ -18,20 +18,17 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from .clients import StreamSocket, TypedSocket, stream_socket, typed_socket
 from .harness import create_product, log_problems, update_product
 from .scale_out import (
     Audience,
     RedisServer,
     ScaleOutServer,
-    StreamInbox,
     Subscriber,
-    TypedInbox,
     ensure_database,
     services_env,
     stream_change,
-    stream_inbox,
     typed_change,
-    typed_inbox,
 )
 
 HTTP_TIMEOUT = 30.0
@@ -152,8 +149,8 @@ async def audience(
             (cluster.a, http_a, cluster.b, http_b),
             (cluster.b, http_b, cluster.a, http_a),
         ):
-            every: StreamInbox = await stack.enter_async_context(
-                stream_inbox(server.ws_url, f"{server.name} stream socket (every change)")
+            every: StreamSocket = await stack.enter_async_context(
+                stream_socket(server.ws_url, f"{server.name} stream socket (every change)")
             )
             await every.subscribe(other_http, action="ALL_ACTIONS", data=["ID", "NAME"])
             subscribers.append(
@@ -163,8 +160,8 @@ async def audience(
                     stream_change,
                 )
             )
-            marker_updates: StreamInbox = await stack.enter_async_context(
-                stream_inbox(server.ws_url, f"{server.name} stream socket (marker updates)")
+            marker_updates: StreamSocket = await stack.enter_async_context(
+                stream_socket(server.ws_url, f"{server.name} stream socket (marker updates)")
             )
             await marker_updates.subscribe(http, action="UPDATE", pk=marker_pk, data=["ID", "NAME"])
             subscribers.append(
@@ -176,8 +173,8 @@ async def audience(
                     pk=marker_pk,
                 )
             )
-            typed: TypedInbox = await stack.enter_async_context(
-                typed_inbox(server.ws_url, f"{server.name} graphql-transport-ws")
+            typed: TypedSocket = await stack.enter_async_context(
+                typed_socket(server.ws_url, f"{server.name} graphql-transport-ws")
             )
             await typed.start("every", EVERY_CHANGE)
             await typed.start("updates", EVERY_UPDATE)

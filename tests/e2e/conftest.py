@@ -9,21 +9,14 @@ during the test must hold no traceback and no ``ERROR:`` line.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
 
-from .harness import (
-    LiveServer,
-    LogWatch,
-    StreamSocket,
-    create_category,
-    event,
-    log_problems,
-    stream_socket,
-)
+from .clients import OpenSocket, StreamSocket, stream_socket
+from .harness import LiveServer, LogWatch, create_category, event, log_problems
 
 
 @dataclass
@@ -87,13 +80,13 @@ async def server_log(live: CheckedServer, http: httpx.AsyncClient) -> AsyncItera
 
 
 @pytest.fixture
-async def open_socket(
-    e2e_server: LiveServer,
-) -> AsyncIterator[Callable[[], Awaitable[StreamSocket]]]:
-    """Open stream sockets that are closed when the test ends."""
+async def open_socket(e2e_server: LiveServer) -> AsyncIterator[OpenSocket]:
+    """Open stream sockets (``await open_socket(headers=None)``), closed when the test ends."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def factory() -> StreamSocket:
-            return await stack.enter_async_context(stream_socket(e2e_server.ws_url))
+        async def factory(*, headers: dict[str, str] | None = None) -> StreamSocket:
+            return await stack.enter_async_context(
+                stream_socket(e2e_server.ws_url, headers=headers)
+            )
 
         yield factory

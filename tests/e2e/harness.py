@@ -1,27 +1,23 @@
-"""The end-to-end harness: a real uvicorn server in a subprocess, and clients that drive it.
+"""The end-to-end harness: a real uvicorn server in a subprocess, and what the tests send it.
 
 The server owns its SQLite file and its in-memory channel layer; the tests change models only
-through its GraphQL mutations over HTTP, and read frames from real websockets.
+through its GraphQL mutations over HTTP, and read frames from real websockets (``clients``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import os
 import re
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import httpx
-from websockets.asyncio.client import ClientConnection, connect
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 20.0
@@ -349,60 +345,3 @@ async def control(http: httpx.AsyncClient, channel_id: str, **kwargs: Any) -> di
     """POST a control operation (see :func:`control_request`) and return the JSON answer."""
     request = control_request(channel_id, **kwargs)
     return await post_graphql(http, request["query"], request["variables"])
-
-
-# -- stream-protocol sockets ------------------------------------------------------------------
-
-
-class StreamSocket:
-    """A websocket that speaks the stream protocol (no subprotocol offered)."""
-
-    def __init__(self, ws: ClientConnection, channel_id: str) -> None:
-        self.ws = ws
-        self.channel_id = channel_id
-
-    async def next_frame(self, what: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
-        """The next frame, which the caller expects to be ``what``; fail after ``timeout`` s."""
-        try:
-            text = await asyncio.wait_for(self.ws.recv(), timeout)
-        except asyncio.TimeoutError:
-            raise AssertionError(
-                f"no frame arrived within {timeout} s on {self.channel_id}; expected {what}"
-            ) from None
-        assert isinstance(text, str), f"expected a text frame ({what}), got {text!r}"
-        frame = json.loads(text)
-        assert isinstance(frame, dict), f"expected a JSON object ({what}), got {text!r}"
-        return frame
-
-    async def send_json(self, frame: object) -> None:
-        await self.ws.send(json.dumps(frame))
-
-    async def subscribe(self, http: httpx.AsyncClient, **kwargs: Any) -> None:
-        """Run a control operation for this socket over HTTP; check the answer and the ack."""
-        kwargs.setdefault("stream", "products")
-        kwargs.setdefault("operation", "SUBSCRIBE")
-        kwargs.setdefault("action", "UPDATE")
-        answer = await control(http, self.channel_id, **kwargs)
-        assert answer == control_answer(kwargs["stream"], ok=True), answer
-        assert await self.next_frame("the ack") == ack(
-            kwargs["operation"], kwargs["action"], kwargs["stream"]
-        )
-
-    async def unsubscribe(self, http: httpx.AsyncClient, **kwargs: Any) -> None:
-        await self.subscribe(http, operation="UNSUBSCRIBE", **kwargs)
-
-
-@contextlib.asynccontextmanager
-async def stream_socket(ws_url: str) -> AsyncIterator[StreamSocket]:
-    """Open a stream socket, check its connect frame, and close it on exit."""
-    async with connect(ws_url, open_timeout=FRAME_TIMEOUT, close_timeout=FRAME_TIMEOUT) as ws:
-        try:
-            text = await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT)
-        except asyncio.TimeoutError:
-            raise AssertionError(f"no connect frame within {FRAME_TIMEOUT} s") from None
-        frame = json.loads(text)
-        assert set(frame) == {"channel_id", "connect"}, f"not a connect frame: {text!r}"
-        assert frame["connect"] == "success", frame
-        assert isinstance(frame["channel_id"], str), frame
-        assert frame["channel_id"], frame
-        yield StreamSocket(ws, frame["channel_id"])

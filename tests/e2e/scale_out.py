@@ -6,9 +6,8 @@
   the outer run selects (``SMS_CHANNEL_LAYER``);
 * :func:`run_command` / :func:`paused_command`: the ``save_products`` management command, the plain
   synchronous process that saves models;
-* :class:`Inbox`, :class:`Subscriber`, :class:`Audience`: websocket clients of both protocols,
-  whose messages a background task collects, and the marker barrier that proves what each one
-  received, exactly.
+* :class:`Subscriber`, :class:`Audience`: one subscription on a socket of either protocol
+  (``clients``), and the marker barrier that proves what each one received, exactly.
 
 Markers: every subscriber of an :class:`Audience` matches the updates of one "marker" product, so
 renaming it (through server A) is an event that all of them must receive. A subscriber has its
@@ -34,24 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psycopg
 import redis
 from psycopg import sql
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
-from websockets.typing import Subprotocol
 
-from .harness import (
-    FRAME_TIMEOUT,
-    ROOT,
-    LiveServer,
-    ack,
-    control,
-    control_answer,
-    free_port,
-    stop_process,
-)
+from .clients import FrameTimeout, Socket
+from .harness import FRAME_TIMEOUT, ROOT, LiveServer, free_port, stop_process
 
 #: The channel layers of the services configuration (``tests/run_services.py``).
 SERVICE_LAYERS = ("redis", "redis-pubsub")
@@ -417,173 +404,7 @@ def by_object(changes: Sequence[Change]) -> dict[int, list[Change]]:
     return groups
 
 
-# -- websocket clients ------------------------------------------------------------------------
-
-
-class Inbox:
-    """A websocket whose JSON messages a background task collects, in arrival order.
-
-    graphql-transport-ws pings from the server are answered (and not collected).
-    """
-
-    def __init__(self, ws: ClientConnection, label: str) -> None:
-        self.ws = ws
-        self.label = label
-        self.messages: list[dict[str, Any]] = []
-        self.closed: str | None = None
-        self._arrived = asyncio.Event()
-        self._task = asyncio.create_task(self._read(), name=f"inbox {label}")
-
-    async def _read(self) -> None:
-        try:
-            async for text in self.ws:
-                message = json.loads(text)
-                assert isinstance(message, dict), f"{self.label}: not a JSON object: {text!r}"
-                if message.get("type") == "ping":
-                    await self.ws.send(json.dumps({"type": "pong"}))
-                    continue
-                self.messages.append(message)
-                self._arrived.set()
-        except ConnectionClosed as exc:
-            self.closed = f"closed: {exc}"
-        finally:
-            self.closed = self.closed or f"closed: {self.ws.close_code} {self.ws.close_reason}"
-            self._arrived.set()
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.ws.send(json.dumps(message))
-
-    async def wait_for(
-        self,
-        predicate: Callable[[dict[str, Any]], bool],
-        what: str,
-        *,
-        start: int = 0,
-        timeout: float = FRAME_TIMEOUT,
-    ) -> int:
-        """The index of the first message from ``start`` on that ``predicate`` accepts."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        index = start
-        while True:
-            while index < len(self.messages):
-                if predicate(self.messages[index]):
-                    return index
-                index += 1
-            if self.closed is not None:
-                raise AssertionError(
-                    f"{self.label} {self.closed} while waiting for {what}; "
-                    f"received: {self.messages[start:]}"
-                )
-            self._arrived.clear()
-            try:
-                await asyncio.wait_for(self._arrived.wait(), max(deadline - loop.time(), 0))
-            except asyncio.TimeoutError:
-                raise AssertionError(
-                    f"{self.label}: no {what} within {timeout} s; "
-                    f"received since: {self.messages[start:][-20:]}"
-                ) from None
-
-    async def close(self) -> None:
-        await self.ws.close()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-
-
-class StreamInbox(Inbox):
-    """A stream-protocol socket (no subprotocol)."""
-
-    channel_id: str = ""
-
-    async def subscribe(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        action: str = "ALL_ACTIONS",
-        pk: int | None = None,
-        operation: str = "SUBSCRIBE",
-        stream: str = "products",
-        data: list[str] | None = None,
-    ) -> None:
-        """Run the control operation over ``http`` (any server); check its answer and the ack."""
-        start = len(self.messages)
-        answer = await control(
-            http,
-            self.channel_id,
-            stream=stream,
-            operation=operation,
-            action=action,
-            pk=pk,
-            data=data,
-        )
-        assert answer == control_answer(stream, ok=True), f"{self.label}: {answer}"
-        expected = ack(operation, action, stream)
-        index = await self.wait_for(lambda m: "operation" in m, "the ack", start=start)
-        assert self.messages[index] == expected, f"{self.label}: {self.messages[index]}"
-
-
-class TypedInbox(Inbox):
-    """A graphql-transport-ws connection."""
-
-    async def start(self, operation_id: str, query: str) -> None:
-        await self.send({"id": operation_id, "type": "subscribe", "payload": {"query": query}})
-
-    async def ping(self) -> None:
-        """Ping; the pong must arrive."""
-        start = len(self.messages)
-        await self.send({"type": "ping"})
-        await self.wait_for(lambda m: m.get("type") == "pong", "the pong", start=start)
-
-    async def query(self, operation_id: str, query: str) -> dict[str, Any]:
-        """Run a query on this socket; its ``next`` payload (``complete`` must follow)."""
-        start = len(self.messages)
-        await self.start(operation_id, query)
-        index = await self.wait_for(
-            lambda m: m.get("id") == operation_id, f"the answer to {query}", start=start
-        )
-        assert self.messages[index]["type"] == "next", self.messages[index]
-        await self.wait_for(
-            lambda m: m.get("id") == operation_id and m.get("type") == "complete",
-            "complete",
-            start=index + 1,
-        )
-        payload: dict[str, Any] = self.messages[index]["payload"]
-        return payload
-
-
-@contextlib.asynccontextmanager
-async def stream_inbox(url: str, label: str) -> AsyncIterator[StreamInbox]:
-    """A stream socket, its connect frame checked."""
-    async with connect(url, open_timeout=FRAME_TIMEOUT, close_timeout=FRAME_TIMEOUT) as ws:
-        inbox = StreamInbox(ws, label)
-        try:
-            index = await inbox.wait_for(lambda m: "connect" in m, "the connect frame")
-            frame = inbox.messages[index]
-            assert frame.get("connect") == "success", frame
-            assert isinstance(frame.get("channel_id"), str), frame
-            assert frame["channel_id"], frame
-            inbox.channel_id = frame["channel_id"]
-            yield inbox
-        finally:
-            await inbox.close()
-
-
-@contextlib.asynccontextmanager
-async def typed_inbox(url: str, label: str) -> AsyncIterator[TypedInbox]:
-    """A graphql-transport-ws connection, acknowledged."""
-    protocol = Subprotocol("graphql-transport-ws")
-    async with connect(
-        url, subprotocols=[protocol], open_timeout=FRAME_TIMEOUT, close_timeout=FRAME_TIMEOUT
-    ) as ws:
-        assert ws.subprotocol == protocol, f"the server chose {ws.subprotocol!r}"
-        inbox = TypedInbox(ws, label)
-        try:
-            await inbox.send({"type": "connection_init"})
-            await inbox.wait_for(lambda m: m.get("type") == "connection_ack", "connection_ack")
-            yield inbox
-        finally:
-            await inbox.close()
+# -- what the sockets receive ----------------------------------------------------------------
 
 
 def stream_change(message: dict[str, Any]) -> Change | None:
@@ -617,11 +438,11 @@ class Subscriber:
     """One subscription (of either protocol) and the changes it matches."""
 
     label: str
-    inbox: Inbox
+    socket: Socket
     extract: Callable[[dict[str, Any]], Change | None]
     action: str | None = None  # None: every action
     pk: int | None = None  # None: every object
-    #: Index in the inbox from which the next changes are read.
+    #: Index in the socket's messages from which the next changes are read.
     start: int = 0
 
     def matches(self, change: Change) -> bool:
@@ -630,7 +451,7 @@ class Subscriber:
         )
 
     def changes(self, start: int, end: int | None = None) -> list[Change]:
-        found = (self.extract(message) for message in self.inbox.messages[start:end])
+        found = (self.extract(message) for message in self.socket.messages[start:end])
         return [change for change in found if change is not None]
 
     async def wait_for_change(
@@ -640,7 +461,7 @@ class Subscriber:
             change = self.extract(message)
             return change is not None and predicate(change)
 
-        return await self.inbox.wait_for(
+        return await self.socket.wait_for(
             accepts, f"{what} on {self.label}", start=self.start, timeout=timeout
         )
 
@@ -681,7 +502,7 @@ class Audience:
                 labels = ", ".join(s.label for s in waiting)
                 raise AssertionError(f"no marker reached {labels} within {timeout} s")
             name = await self._mark()
-            with contextlib.suppress(AssertionError):
+            with contextlib.suppress(FrameTimeout):
                 await asyncio.gather(
                     *(
                         s.wait_for_change(

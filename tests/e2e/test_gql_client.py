@@ -33,12 +33,12 @@ from gql.transport.websockets import WebsocketsTransport
 from gql.utilities import build_client_schema, update_schema_enum, update_schema_scalars
 from graphql import GraphQLScalarType, GraphQLSchema, get_introspection_query
 
+from .clients import Arrivals, OpenSocket
 from .conftest import CheckedServer
 from .harness import (
     FRAME_TIMEOUT,
     LiveServer,
     LogWatch,
-    StreamSocket,
     ack,
     control_request,
     create_category,
@@ -80,15 +80,14 @@ class RecordingTransport(WebsocketsTransport):
             close_timeout=FRAME_TIMEOUT,
             ack_timeout=FRAME_TIMEOUT,
         )
-        self.received: list[dict[str, Any]] = []
-        self.arrived = asyncio.Event()
+        #: What gql received on the socket, in order.
+        self.received = Arrivals(f"gql {protocol} connection")
         #: Resolved with the operation id by the next operation gql sends (see Connection).
         self.on_sent: asyncio.Future[int] | None = None
 
     async def _receive(self) -> str:
         text = await super()._receive()
-        self.received.append(json.loads(text))
-        self.arrived.set()
+        self.received.add(json.loads(text))
         return text
 
     async def _send_query(self, request: GraphQLRequest) -> int:
@@ -97,27 +96,6 @@ class RecordingTransport(WebsocketsTransport):
         if future is not None and not future.done():
             future.set_result(query_id)
         return query_id
-
-    async def wait_for_message(
-        self, what: str, predicate: Callable[[dict[str, Any]], bool], start: int = 0
-    ) -> int:
-        """The index of the first received message from ``start`` on that ``predicate`` accepts."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + FRAME_TIMEOUT
-        index = start
-        while True:
-            while index < len(self.received):
-                if predicate(self.received[index]):
-                    return index
-                index += 1
-            self.arrived.clear()
-            remaining = deadline - loop.time()
-            try:
-                await asyncio.wait_for(self.arrived.wait(), max(remaining, 0))
-            except asyncio.TimeoutError:
-                raise AssertionError(
-                    f"no {what} within {FRAME_TIMEOUT} s; received: {self.received[start:]}"
-                ) from None
 
 
 class Subscription:
@@ -243,7 +221,7 @@ class Connection:
     def messages_for(self, subscription: Subscription, start: int = 0) -> list[dict[str, Any]]:
         """The protocol messages received for ``subscription`` from index ``start`` on."""
         wanted = str(subscription.query_id)
-        return [m for m in self.transport.received[start:] if m.get("id") == wanted]
+        return [m for m in self.transport.received.messages[start:] if m.get("id") == wanted]
 
 
 OpenConnection = Callable[..., Awaitable[Connection]]
@@ -531,7 +509,7 @@ async def test_complete_stops_one_subscription_and_its_sibling_on_the_group_keep
     assert await staying.next("the first update") == product("UPDATE", pk, "First")
 
     await leaving.stop()
-    stopped_at = len(conn.transport.received)
+    stopped_at = len(conn.transport.received.messages)
     await update_product(http, pk, "Second")
     assert await staying.next("the update after the complete") == product("UPDATE", pk, "Second")
     await update_product(http, pk, "Marker")
@@ -577,7 +555,7 @@ async def test_query_and_mutation_over_the_legacy_graphql_ws_socket_work_beside_
 async def test_control_operation_is_a_one_shot_next_then_complete_and_acks_the_stream_socket(
     conn: Connection,
     http: httpx.AsyncClient,
-    open_socket: Callable[[], Awaitable[StreamSocket]],
+    open_socket: OpenSocket,
 ) -> None:
     sock = await open_socket()
     request = control_request(sock.channel_id, action="CREATE", data=["ID", "NAME"])
@@ -587,7 +565,7 @@ async def test_control_operation_is_a_one_shot_next_then_complete_and_acks_the_s
     }
     await one_shot.end("the end of the one-shot (complete)")
     complete = {"id": str(one_shot.query_id), "type": "complete"}
-    assert complete in conn.transport.received
+    assert complete in conn.transport.received.messages
     assert await sock.next_frame("the ack") == ack("SUBSCRIBE", "CREATE")
     pk = await create_product(http, "Via the one-shot")
     assert await sock.next_frame("the create") == product_event(
@@ -602,9 +580,9 @@ async def test_client_ping_is_answered_with_a_pong_on_graphql_transport_ws(
     open_connection: OpenConnection,
 ) -> None:
     conn = await open_connection(TRANSPORT_WS)
-    start = len(conn.transport.received)
+    start = len(conn.transport.received.messages)
     await conn.transport.send_ping({"probe": 1})
-    await conn.transport.wait_for_message("the pong", lambda m: m["type"] == "pong", start)
+    await conn.transport.received.wait_for(lambda m: m["type"] == "pong", "the pong", start=start)
 
 
 async def test_legacy_graphql_ws_server_sends_keep_alive_after_the_ack(
@@ -612,7 +590,7 @@ async def test_legacy_graphql_ws_server_sends_keep_alive_after_the_ack(
 ) -> None:
     conn = await open_connection(LEGACY_WS)
     # gql reads the ack itself (not recorded); the first "ka" follows it right away.
-    await conn.transport.wait_for_message("the first ka", lambda m: m["type"] == "ka")
+    await conn.transport.received.wait_for(lambda m: m["type"] == "ka", "the first ka")
     sub = await conn.subscribe(changed(action="CREATE"))
     pk = await create_product(http, "After ka")
     assert await sub.next("the create") == product("CREATE", pk, "After ka")

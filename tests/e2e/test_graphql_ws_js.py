@@ -24,17 +24,17 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from .clients import OpenSocket
 from .harness import (
     LiveServer,
     LogWatch,
-    StreamSocket,
     ack,
     control_request,
     create_category,
@@ -51,8 +51,6 @@ CLIENT = JS_DIR / "client.mjs"
 #: The client's own time limit for a whole plan, and ours for each line it prints.
 PLAN_TIMEOUT_MS = 15_000
 LINE_TIMEOUT = 20.0
-
-OpenSocket = Callable[[], Awaitable[StreamSocket]]
 
 
 # -- node and the client's packages -----------------------------------------------------------

@@ -32,6 +32,7 @@ import pytest
 
 from strawberry_model_subs.control import channel_id_for
 
+from .clients import stream_socket, typed_socket
 from .cluster import EVERY_CHANGE, HTTP_TIMEOUT, Cluster, shut_down
 from .harness import (
     FRAME_TIMEOUT,
@@ -57,10 +58,8 @@ from .scale_out import (
     run_command_unchecked,
     services_env,
     stream_change,
-    stream_inbox,
     tracebacks_after,
     typed_change,
-    typed_inbox,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
@@ -121,21 +120,18 @@ async def test_control_operation_posted_to_one_server_subscribes_and_unsubscribe
     cluster: Cluster, http_clients: tuple[httpx.AsyncClient, ...]
 ) -> None:
     http_a, _ = http_clients
-    async with stream_inbox(cluster.b.ws_url, "server B stream socket") as sock:
+    async with stream_socket(cluster.b.ws_url, "server B stream socket") as sock:
         await sock.subscribe(http_a, action="UPDATE", data=["ID", "NAME"])
         await sock.subscribe(http_a, stream="categories", action="CREATE", data=["ID"])
-        start = len(sock.messages)
         pk = await create_product(http_a, "Lamp")
         await update_product(http_a, pk, "Lamp, lit")
-        index = await sock.wait_for(lambda m: "payload" in m, "the update", start=start)
-        assert stream_change(sock.messages[index]) == Change("update", pk, "Lamp, lit")
+        frame = await sock.next_frame("the update")
+        assert stream_change(frame) == Change("update", pk, "Lamp, lit")
 
-        await sock.subscribe(http_a, operation="UNSUBSCRIBE", action="UPDATE")
-        start = len(sock.messages)
+        await sock.unsubscribe(http_a, action="UPDATE")
         await update_product(http_a, pk, "Lamp, unsubscribed")
         category = await create_category(http_a, "after the unsubscribe")
-        index = await sock.wait_for(lambda m: "payload" in m, "the category event", start=start)
-        assert sock.messages[index] == {
+        assert await sock.next_frame("the category event") == {
             "stream": "categories",
             "payload": {"action": "create", "model": "testapp.category", "data": {"id": category}},
         }, "the update after the unsubscribe arrived first"
@@ -304,10 +300,10 @@ async def test_server_rides_out_a_redis_restart_and_delivers_changes_saved_after
                 httpx.AsyncClient(base_url=server.http_url, timeout=HTTP_TIMEOUT)
             )
             marker_pk = await create_product(http, "marker")
-            sock = await stack.enter_async_context(stream_inbox(server.ws_url, "stream socket"))
+            sock = await stack.enter_async_context(stream_socket(server.ws_url, "stream socket"))
             await sock.subscribe(http, action="ALL_ACTIONS", data=["ID", "NAME"])
             typed = await stack.enter_async_context(
-                typed_inbox(server.ws_url, "graphql-transport-ws")
+                typed_socket(server.ws_url, "graphql-transport-ws")
             )
             await typed.start("every", EVERY_CHANGE)
 
@@ -372,8 +368,8 @@ async def test_server_rides_out_a_redis_restart_and_delivers_changes_saved_after
             ]
             result = await run_command(env, ops)
             await audience.expect([kept, *expected_changes(ops, result.pks)])
-            assert sock.closed is None, sock.closed
-            assert typed.closed is None, typed.closed
+            assert sock.ended is None, sock.ended
+            assert typed.ended is None, typed.ended
             outage_log = server.log_text(outage_start)
 
     if failed_saves:

@@ -8,35 +8,32 @@ breaks a connection today (strict xfails naming the bug; see also tests/test_fuz
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.typing import Origin, Subprotocol
+from websockets.exceptions import InvalidStatus
 
-from .conftest import CheckedServer
-from .harness import (
-    FRAME_TIMEOUT,
-    ROOT,
-    LiveServer,
-    LogWatch,
-    ack,
-    mutate,
-    post_graphql,
+from .clients import (
+    GRAPHQL_TRANSPORT_WS,
+    FrameTimeout,
+    OpenSocket,
+    TypedSocket,
+    connecting,
+    raw_socket,
+    stream_socket,
+    typed_socket,
 )
+from .conftest import CheckedServer
+from .harness import FRAME_TIMEOUT, ROOT, LiveServer, LogWatch, ack, mutate, post_graphql
 
 pytestmark = pytest.mark.e2e
 
-GTWS = Subprotocol("graphql-transport-ws")
 NOT_YOURS = "permission denied: this channelId belongs to a socket of another user"
 DENIED_NOTES = "permission denied for stream 'notes': you may not subscribe to it"
 DENIED_SECRET = "permission denied for field(s) secret of stream 'notes'"
@@ -99,59 +96,15 @@ def accounts(live: CheckedServer) -> Accounts:
     )
 
 
-# -- clients --------------------------------------------------------------------------------------
+# -- notes and control documents ------------------------------------------------------------------
 
 
-async def recv(ws: ClientConnection, what: str) -> dict[str, Any]:
-    try:
-        text = await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"nothing arrived within {FRAME_TIMEOUT} s; expected {what}") from None
-    assert isinstance(text, str), text
-    message: dict[str, Any] = json.loads(text)
-    return message
+async def note_changed(ws: TypedSocket, op_id: str, selection: str) -> None:
+    await ws.start(op_id, f"subscription {{ noteChanged {{ action data {{ {selection} }} }} }}")
 
 
-async def close_code(ws: ClientConnection) -> int | None:
-    """Wait (bounded) for the server to close ``ws``; return its close code."""
-    try:
-        while True:
-            await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT)
-    except ConnectionClosed as closed:
-        return closed.rcvd.code if closed.rcvd is not None else None
-
-
-async def typed_connection(
-    server: LiveServer,
-    *,
-    headers: dict[str, str] | None = None,
-    payload: dict[str, Any] | None = None,
-) -> ClientConnection:
-    """A graphql-transport-ws connection, initialised (the ack is not read: see ``acked``)."""
-    ws = await connect(
-        server.ws_url, subprotocols=[GTWS], additional_headers=headers, open_timeout=FRAME_TIMEOUT
-    )
-    init: dict[str, Any] = {"type": "connection_init"}
-    if payload is not None:
-        init["payload"] = payload
-    await ws.send(json.dumps(init))
-    return ws
-
-
-async def acked(ws: ClientConnection) -> ClientConnection:
-    assert await recv(ws, "connection_ack") == {"type": "connection_ack"}
-    return ws
-
-
-async def note_changed(ws: ClientConnection, op_id: str, selection: str) -> None:
-    query = f"subscription {{ noteChanged {{ action data {{ {selection} }} }} }}"
-    await ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query}}))
-
-
-async def next_note(ws: ClientConnection) -> dict[str, Any]:
-    message = await recv(ws, "a noteChanged message")
-    while message["type"] == "ping":
-        message = await recv(ws, "a noteChanged message")
+async def next_note(ws: TypedSocket) -> dict[str, Any]:
+    message = await ws.next_frame("a noteChanged message")
     assert message["type"] == "next", message
     event: dict[str, Any] = message["payload"]["data"]["noteChanged"]
     return event
@@ -167,35 +120,6 @@ async def save_note(
         {"o": owner.pk, "t": text, "s": secret, "sh": shared},
     )
     return int(data["saveNote"])
-
-
-@dataclass
-class Stream:
-    """A stream socket (the harness's, with headers and a path of our choosing)."""
-
-    ws: ClientConnection
-    channel_id: str
-
-    async def frame(self, what: str) -> dict[str, Any]:
-        return await recv(self.ws, what)
-
-
-@pytest.fixture
-async def stream(e2e_server: LiveServer) -> AsyncIterator[Any]:
-    """Open stream sockets (``await stream(path="/ws", headers=None)``), closed at the end."""
-    opened: list[ClientConnection] = []
-
-    async def open_stream(path: str = "/ws", headers: dict[str, str] | None = None) -> Stream:
-        url = e2e_server.ws_url.removesuffix("/ws") + path
-        ws = await connect(url, additional_headers=headers, open_timeout=FRAME_TIMEOUT)
-        opened.append(ws)
-        frame = await recv(ws, "the connect frame")
-        assert frame["connect"] == "success", frame
-        return Stream(ws, frame["channel_id"])
-
-    yield open_stream
-    for ws in opened:
-        await ws.close()
 
 
 def control_body(channel_id: str, stream: str = "note-feed", **variables: Any) -> dict[str, Any]:
@@ -219,17 +143,17 @@ def control_result(answer: dict[str, Any]) -> dict[str, Any]:
 # -- authentication -------------------------------------------------------------------------------
 
 
-async def until_subscribed(ws: ClientConnection, http: httpx.AsyncClient, owner: Account) -> None:
+async def until_subscribed(ws: TypedSocket, http: httpx.AsyncClient, owner: Account) -> None:
     """Typed subscriptions send no ack: save notes of ``owner`` until one arrives (bounded)."""
     deadline = time.monotonic() + FRAME_TIMEOUT
     while True:
         pk = await save_note(http, owner, "probe")
         try:
-            message = await asyncio.wait_for(ws.recv(), 0.2)
-        except asyncio.TimeoutError:
+            message = await ws.next_frame("a probe note", timeout=0.2)
+        except FrameTimeout:
             assert time.monotonic() < deadline, "the subscription never started"
             continue
-        event = json.loads(message)["payload"]["data"]["noteChanged"]
+        event = message["payload"]["data"]["noteChanged"]
         assert event["data"]["id"] == pk, event
         return
 
@@ -237,8 +161,7 @@ async def until_subscribed(ws: ClientConnection, http: httpx.AsyncClient, owner:
 async def test_session_cookie_makes_a_typed_subscription_the_users_own(
     e2e_server: LiveServer, http: httpx.AsyncClient, accounts: Accounts
 ) -> None:
-    ws = await acked(await typed_connection(e2e_server, headers=accounts.alice.cookie))
-    try:
+    async with typed_socket(e2e_server.ws_url, headers=accounts.alice.cookie) as ws:
         await note_changed(ws, "1", "id owner text")
         await until_subscribed(ws, http, accounts.alice)
         await save_note(http, accounts.bob, "bob's, never sent to alice")
@@ -248,27 +171,25 @@ async def test_session_cookie_makes_a_typed_subscription_the_users_own(
             "action": "CREATE",
             "data": {"id": mine, "owner": str(accounts.alice.pk), "text": "alice's"},
         }
-    finally:
-        await ws.close()
 
 
 async def test_token_in_connection_init_authenticates_and_a_bad_one_is_closed_4403(
     e2e_server: LiveServer, accounts: Accounts
 ) -> None:
-    good = await acked(await typed_connection(e2e_server, payload={"token": accounts.boss.token}))
-    await good.close()
-    bad = await typed_connection(e2e_server, payload={"token": "not-a-token"})
-    assert await close_code(bad) == 4403
+    async with typed_socket(e2e_server.ws_url, payload={"token": accounts.boss.token}):
+        pass  # acknowledged
+    bad_token = {"token": "not-a-token"}
+    async with typed_socket(e2e_server.ws_url, payload=bad_token, acknowledged=False) as bad:
+        assert await bad.wait_closed() == 4403
 
 
 async def test_anonymous_typed_subscription_to_a_protected_stream_is_denied(
     e2e_server: LiveServer, server_log: LogWatch
 ) -> None:
     server_log.allow("GraphQLError: permission denied")  # Strawberry logs the refusal
-    ws = await acked(await typed_connection(e2e_server))
-    try:
+    async with typed_socket(e2e_server.ws_url) as ws:
         await note_changed(ws, "1", "id")
-        message = await recv(ws, "the permission error")
+        message = await ws.next_frame("the permission error")
         assert message == {
             "id": "1",
             "type": "error",
@@ -280,19 +201,18 @@ async def test_anonymous_typed_subscription_to_a_protected_stream_is_denied(
                 }
             ],
         }
-    finally:
-        await ws.close()
 
 
 async def test_non_staff_typed_selection_of_secret_is_denied_and_staff_gets_it(
     e2e_server: LiveServer, http: httpx.AsyncClient, accounts: Accounts, server_log: LogWatch
 ) -> None:
     server_log.allow("GraphQLError: permission denied")  # Strawberry logs the refusal
-    user = await acked(await typed_connection(e2e_server, payload={"token": accounts.bob.token}))
-    boss = await acked(await typed_connection(e2e_server, payload={"token": accounts.boss.token}))
-    try:
+    async with (
+        typed_socket(e2e_server.ws_url, payload={"token": accounts.bob.token}) as user,
+        typed_socket(e2e_server.ws_url, payload={"token": accounts.boss.token}) as boss,
+    ):
         await note_changed(user, "1", "id secret")
-        message = await recv(user, "the permission error")
+        message = await user.next_frame("the permission error")
         assert message["type"] == "error"
         assert message["payload"][0]["message"] == DENIED_SECRET
         await note_changed(boss, "1", "id")
@@ -301,13 +221,10 @@ async def test_non_staff_typed_selection_of_secret_is_denied_and_staff_gets_it(
         pk = await save_note(http, accounts.bob, "bob's", secret="s3")
         events = {}
         while set(events) != {"1", "2"}:
-            message = await recv(boss, "the note on both subscriptions")
+            message = await boss.next_frame("the note on both subscriptions")
             assert message["type"] == "next", message
             events[message["id"]] = message["payload"]["data"]["noteChanged"]["data"]
         assert events == {"1": {"id": pk}, "2": {"id": pk, "secret": "s3"}}
-    finally:
-        await user.close()
-        await boss.close()
 
 
 async def test_stream_socket_with_a_bad_token_is_closed_4403_and_ends_cleanly(
@@ -315,33 +232,32 @@ async def test_stream_socket_with_a_bad_token_is_closed_4403_and_ends_cleanly(
 ) -> None:
     """The server log of the test (checked by the ``server_log`` fixture) must hold no
     traceback: the refused consumer also handles the client's disconnect."""
-    ws = await connect(f"{e2e_server.ws_url}?token=not-a-token", open_timeout=FRAME_TIMEOUT)
-    assert await close_code(ws) == 4403
-    await asyncio.wait_for(ws.wait_closed(), FRAME_TIMEOUT)
+    async with raw_socket(f"{e2e_server.ws_url}?token=not-a-token") as ws:
+        assert await ws.wait_closed() == 4403  # the closing handshake done, too
 
 
 # -- permissions and ownership on stream sockets --------------------------------------------------
 
 
 async def test_anonymous_stream_socket_is_refused_the_notes_stream(
-    stream: Any, http: httpx.AsyncClient
+    open_socket: OpenSocket, http: httpx.AsyncClient
 ) -> None:
-    sock = await stream()
-    await sock.ws.send(json.dumps(control_body(sock.channel_id, "notes")))
-    answer = await sock.frame("the control answer")
+    sock = await open_socket()
+    await sock.send(control_body(sock.channel_id, "notes"))
+    answer = await sock.next_frame("the control answer")
     assert control_result(answer) == {"ok": False, "error": DENIED_NOTES, "stream": "notes"}
 
 
 async def test_event_filter_sends_an_anonymous_stream_socket_shared_notes_only(
-    stream: Any, http: httpx.AsyncClient, accounts: Accounts
+    open_socket: OpenSocket, http: httpx.AsyncClient, accounts: Accounts
 ) -> None:
-    sock = await stream()
-    await sock.ws.send(json.dumps(control_body(sock.channel_id, data=["ID", "SHARED"])))
-    assert await sock.frame("the ack") == ack("SUBSCRIBE", "ALL_ACTIONS", "note-feed")
-    assert control_result(await sock.frame("the answer"))["ok"] is True
+    sock = await open_socket()
+    await sock.send(control_body(sock.channel_id, data=["ID", "SHARED"]))
+    assert await sock.next_frame("the ack") == ack("SUBSCRIBE", "ALL_ACTIONS", "note-feed")
+    assert control_result(await sock.next_frame("the answer"))["ok"] is True
     await save_note(http, accounts.alice, "private")
     shared = await save_note(http, accounts.alice, "shared", shared=True)
-    assert await sock.frame("the shared note") == {
+    assert await sock.next_frame("the shared note") == {
         "stream": "note-feed",
         "payload": {
             "action": "create",
@@ -352,9 +268,9 @@ async def test_event_filter_sends_an_anonymous_stream_socket_shared_notes_only(
 
 
 async def test_control_of_a_users_socket_by_another_user_or_anonymously_is_refused(
-    e2e_server: LiveServer, stream: Any, accounts: Accounts
+    e2e_server: LiveServer, open_socket: OpenSocket, accounts: Accounts
 ) -> None:
-    sock = await stream(headers=accounts.alice.cookie)
+    sock = await open_socket(headers=accounts.alice.cookie)
     cookies = {"sessionid": accounts.bob.session}
     async with (
         httpx.AsyncClient(base_url=e2e_server.http_url, cookies=cookies) as as_bob,
@@ -369,22 +285,22 @@ async def test_control_of_a_users_socket_by_another_user_or_anonymously_is_refus
                 "stream": "note-feed",
             }
     # Nothing reached the socket: its next frame answers its own request.
-    await sock.ws.send(json.dumps({"query": "{ productCount }"}))
-    assert "data" in await sock.frame("the answer to its own query")
+    await sock.send({"query": "{ productCount }"})
+    assert "data" in await sock.next_frame("the answer to its own query")
 
 
 async def test_users_own_stream_socket_subscribes_to_own_notes(
-    stream: Any, http: httpx.AsyncClient, accounts: Accounts
+    open_socket: OpenSocket, http: httpx.AsyncClient, accounts: Accounts
 ) -> None:
-    sock = await stream(headers=accounts.alice.cookie)
-    await sock.ws.send(json.dumps(control_body(sock.channel_id, "notes", data=["ID"])))
-    answer = await sock.frame("the ack")
+    sock = await open_socket(headers=accounts.alice.cookie)
+    await sock.send(control_body(sock.channel_id, "notes", data=["ID"]))
+    answer = await sock.next_frame("the ack")
     assert answer == ack("SUBSCRIBE", "ALL_ACTIONS", "notes"), answer
     await save_note(http, accounts.bob, "bob's")
     mine = await save_note(http, accounts.alice, "alice's")
-    event = await sock.frame("alice's note")
+    event = await sock.next_frame("alice's note")
     while "payload" not in event:
-        event = await sock.frame("alice's note")
+        event = await sock.next_frame("alice's note")
     assert event["payload"]["data"] == {"id": mine}
 
 
@@ -395,19 +311,18 @@ async def test_allowed_hosts_origin_validator_refuses_a_foreign_origin(
     e2e_server: LiveServer, accounts: Accounts
 ) -> None:
     url = e2e_server.ws_url + "-origin-checked"
-    for subprotocols in (None, [GTWS]):
+    for subprotocol in (None, GRAPHQL_TRANSPORT_WS):
         with pytest.raises(InvalidStatus) as refused:
-            await connect(
+            await connecting(
                 url,
-                origin=Origin("http://evil.example"),
-                additional_headers=accounts.alice.cookie,
-                subprotocols=subprotocols,
-                open_timeout=FRAME_TIMEOUT,
+                origin="http://evil.example",
+                headers=accounts.alice.cookie,
+                subprotocol=subprotocol,
             )
         assert refused.value.response.status_code == 403
-    own = Origin(f"http://127.0.0.1:{e2e_server.port}")
-    async with connect(url, origin=own, open_timeout=FRAME_TIMEOUT) as ws:
-        assert (await recv(ws, "the connect frame"))["connect"] == "success"
+    own = f"http://127.0.0.1:{e2e_server.port}"
+    async with stream_socket(url, origin=own) as sock:
+        assert sock.connect_frame["connect"] == "success"
 
 
 async def test_plain_route_refuses_a_cross_origin_stream_socket(
@@ -415,11 +330,8 @@ async def test_plain_route_refuses_a_cross_origin_stream_socket(
 ) -> None:
     refused: InvalidStatus | None = None
     try:
-        ws = await connect(
-            e2e_server.ws_url,
-            origin=Origin("http://evil.example"),
-            additional_headers=accounts.alice.cookie,
-            open_timeout=FRAME_TIMEOUT,
+        ws = await connecting(
+            e2e_server.ws_url, origin="http://evil.example", headers=accounts.alice.cookie
         )
     except InvalidStatus as exc:
         refused = exc
@@ -433,47 +345,44 @@ async def test_plain_route_refuses_a_cross_origin_graphql_transport_ws_handshake
     e2e_server: LiveServer,
 ) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        await connect(
-            e2e_server.ws_url,
-            origin=Origin("http://evil.example"),
-            subprotocols=[GTWS],
-            open_timeout=FRAME_TIMEOUT,
+        await connecting(
+            e2e_server.ws_url, origin="http://evil.example", subprotocol=GRAPHQL_TRANSPORT_WS
         )
     assert refused.value.response.status_code == 403
 
 
 async def test_frame_over_max_frame_size_is_refused_on_both_protocols(
-    e2e_server: LiveServer, stream: Any
+    e2e_server: LiveServer, open_socket: OpenSocket
 ) -> None:
-    sock = await stream()
-    await sock.ws.send(json.dumps({"query": "{ productCount }", "pad": "x" * 65_536}))
-    assert await sock.frame("the error") == {
+    sock = await open_socket()
+    await sock.send({"query": "{ productCount }", "pad": "x" * 65_536})
+    assert await sock.next_frame("the error") == {
         "data": None,
         "errors": [{"message": "frame too large: at most 65536 characters (MAX_FRAME_SIZE)"}],
     }
-    await sock.ws.send(json.dumps({"query": "{ productCount }"}))
-    assert "productCount" in (await sock.frame("the answer"))["data"]
-    ws = await acked(await typed_connection(e2e_server))
-    await ws.send(json.dumps({"type": "ping", "payload": {"pad": "x" * 65_536}}))
-    assert await close_code(ws) == 1009
+    await sock.send({"query": "{ productCount }"})
+    assert "productCount" in (await sock.next_frame("the answer"))["data"]
+    async with typed_socket(e2e_server.ws_url) as ws:
+        await ws.send({"type": "ping", "payload": {"pad": "x" * 65_536}})
+        assert await ws.wait_closed() == 1009
 
 
 # -- bad input that breaks a connection today -----------------------------------------------------
 
 
 async def test_deeply_nested_json_frame_is_answered_and_the_socket_stays_open(
-    e2e_server: LiveServer, stream: Any, server_log: LogWatch
+    e2e_server: LiveServer, open_socket: OpenSocket, server_log: LogWatch
 ) -> None:
-    sock = await stream()
-    await sock.ws.send("[" * 50_000)
-    answer = await sock.frame("an error frame")
+    sock = await open_socket()
+    await sock.send_raw("[" * 50_000)
+    answer = await sock.next_frame("an error frame")
     assert answer["errors"][0]["message"].startswith("frame is not valid JSON")
 
 
 async def test_lone_surrogate_in_a_frame_is_answered_and_the_socket_stays_open(
-    e2e_server: LiveServer, stream: Any
+    e2e_server: LiveServer, open_socket: OpenSocket
 ) -> None:
-    sock = await stream()
-    await sock.ws.send('{"query": "{ productCount }", "operationName": "\\ud800"}')
-    answer = await sock.frame("an error frame")
+    sock = await open_socket()
+    await sock.send_raw('{"query": "{ productCount }", "operationName": "\\ud800"}')
+    answer = await sock.next_frame("an error frame")
     assert answer["errors"][0]["message"].startswith("Unknown operation named")

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
-from websockets.asyncio.client import connect
-from websockets.typing import Subprotocol
 
 from strawberry_model_subs.control import channel_id_for, channel_name_of
 
+from .clients import OpenSocket, StreamSocket, stream_socket, typed_socket
 from .harness import (
     FRAME_TIMEOUT,
     LiveServer,
     LogWatch,
-    StreamSocket,
     ack,
     add_review,
     control,
@@ -41,8 +38,6 @@ from .harness import (
 
 pytestmark = pytest.mark.e2e
 
-OpenSocket = Callable[[], Awaitable[StreamSocket]]
-
 #: ProductSerializer's fields in its output order (DRF puts relations after plain fields).
 PRODUCT_FIELDS = ["id", "name", "price", "in_stock", "created", "tags", "status", "category"]
 
@@ -58,15 +53,6 @@ def by_json(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(frames, key=lambda frame: json.dumps(frame, sort_keys=True))
 
 
-async def recv_json(ws: Any, what: str) -> dict[str, Any]:
-    try:
-        text = await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT)
-    except asyncio.TimeoutError:
-        raise AssertionError(f"no message within {FRAME_TIMEOUT} s; expected {what}") from None
-    message: dict[str, Any] = json.loads(text)
-    return message
-
-
 async def transport_ws_control(
     e2e_server: LiveServer, request: dict[str, Any]
 ) -> list[dict[str, Any]]:
@@ -74,16 +60,8 @@ async def transport_ws_control(
 
     Returns every message for the operation, up to and including ``complete`` or ``error``.
     """
-    protocol = Subprotocol("graphql-transport-ws")
-    async with connect(e2e_server.ws_url, subprotocols=[protocol]) as ws:
-        assert ws.subprotocol == protocol
-        await ws.send(json.dumps({"type": "connection_init"}))
-        assert await recv_json(ws, "connection_ack") == {"type": "connection_ack"}
-        await ws.send(json.dumps({"type": "subscribe", "id": "control", "payload": request}))
-        messages = [await recv_json(ws, "the operation's first message")]
-        while messages[-1]["type"] not in ("complete", "error"):
-            messages.append(await recv_json(ws, "the operation's complete or error"))
-        return messages
+    async with typed_socket(e2e_server.ws_url) as ws:
+        return await ws.operation("control", request["query"], request["variables"])
 
 
 async def failing_control(
@@ -101,7 +79,7 @@ async def failing_control(
     if transport == "http":
         return await post_graphql(http, request["query"], request["variables"])
     if transport == "stream-socket":
-        await sock.send_json(request)
+        await sock.send(request)
         return await sock.next_frame("the GraphQL answer")
     messages = await transport_ws_control(e2e_server, request)
     if messages[0]["type"] == "error":
@@ -140,8 +118,8 @@ async def test_connect_frame_gives_each_socket_its_own_channel_id(
 ) -> None:
     channel_ids = []
     for _ in range(2):
-        async with connect(e2e_server.ws_url) as ws:
-            frame = await recv_json(ws, "the connect frame")
+        async with stream_socket(e2e_server.ws_url) as sock:
+            frame = sock.connect_frame
             assert frame == {"channel_id": frame.get("channel_id"), "connect": "success"}
             assert isinstance(frame["channel_id"], str)
             assert frame["channel_id"]
@@ -182,7 +160,7 @@ async def test_control_as_a_text_frame_is_answered_on_the_stream_socket_with_the
     http: httpx.AsyncClient, open_socket: OpenSocket
 ) -> None:
     sock = await open_socket()
-    await sock.send_json(control_request(sock.channel_id, action="ALL_ACTIONS", data=["NAME"]))
+    await sock.send(control_request(sock.channel_id, action="ALL_ACTIONS", data=["NAME"]))
     frames = [await sock.next_frame("the answer or the ack") for _ in range(2)]
     assert by_json(frames) == by_json(
         [control_answer("products", ok=True), ack("SUBSCRIBE", "ALL_ACTIONS")]
@@ -195,10 +173,10 @@ async def test_control_frame_naming_another_socket_acks_that_socket_only(
     http: httpx.AsyncClient, open_socket: OpenSocket
 ) -> None:
     sender, named = await open_socket(), await open_socket()
-    await sender.send_json(control_request(named.channel_id, action="CREATE", data=["NAME"]))
+    await sender.send(control_request(named.channel_id, action="CREATE", data=["NAME"]))
     assert await sender.next_frame("the answer") == control_answer("products", ok=True)
     assert await named.next_frame("the ack") == ack("SUBSCRIBE", "CREATE")
-    await sender.send_json(control_request(sender.channel_id, action="UPDATE", data=["ID"]))
+    await sender.send(control_request(sender.channel_id, action="UPDATE", data=["ID"]))
     frames = [await sender.next_frame("the answer or the ack") for _ in range(2)]
     assert by_json(frames) == by_json(
         [control_answer("products", ok=True), ack("SUBSCRIBE", "UPDATE")]
@@ -562,11 +540,11 @@ async def test_malformed_frame_gets_an_error_frame_and_the_socket_still_works(
 ) -> None:
     sock = await open_socket()
     text, reason = MALFORMED_FRAMES[case]
-    await sock.ws.send(text)
+    await sock.send_raw(text)
     frame = await sock.next_frame("the error frame")
     assert frame == {"data": None, "errors": [{"message": frame["errors"][0]["message"]}]}
     assert frame["errors"][0]["message"].startswith(reason)
-    await sock.send_json(control_request(sock.channel_id, action="CREATE", data=["NAME"]))
+    await sock.send(control_request(sock.channel_id, action="CREATE", data=["NAME"]))
     frames = [await sock.next_frame("the answer or the ack") for _ in range(2)]
     assert by_json(frames) == by_json(
         [control_answer("products", ok=True), ack("SUBSCRIBE", "CREATE")]
@@ -582,13 +560,13 @@ async def test_binary_frame_gets_an_error_frame_and_the_socket_still_works(
 ) -> None:
     sock = await open_socket()
     request = control_request(sock.channel_id, action="CREATE", data=["NAME"])
-    await sock.ws.send(json.dumps(request).encode())
+    await sock.send_raw(json.dumps(request).encode())
     frame = await sock.next_frame("the error frame")
     assert frame == {
         "data": None,
         "errors": [{"message": "binary frames are not accepted: send a JSON text frame"}],
     }
-    await sock.send_json(request)
+    await sock.send(request)
     frames = [await sock.next_frame("the answer or the ack") for _ in range(2)]
     assert by_json(frames) == by_json(
         [control_answer("products", ok=True), ack("SUBSCRIBE", "CREATE")]
@@ -617,12 +595,12 @@ async def test_frame_naming_no_runnable_operation_gets_an_error_frame_and_the_so
 ) -> None:
     sock = await open_socket()
     frame, reason = UNRUNNABLE_FRAMES[case]
-    await sock.send_json(frame)
+    await sock.send(frame)
     answer = await sock.next_frame("the error frame")
     assert answer.get("data") is None, answer
     assert len(answer["errors"]) == 1, answer
     assert reason in answer["errors"][0]["message"]
-    await sock.send_json(control_request(sock.channel_id, action="CREATE", data=["NAME"]))
+    await sock.send(control_request(sock.channel_id, action="CREATE", data=["NAME"]))
     frames = [await sock.next_frame("the answer or the ack") for _ in range(2)]
     assert by_json(frames) == by_json(
         [control_answer("products", ok=True), ack("SUBSCRIBE", "CREATE")]
@@ -633,7 +611,7 @@ async def test_other_subscription_on_the_stream_socket_is_refused_and_the_socket
     http: httpx.AsyncClient, open_socket: OpenSocket
 ) -> None:
     sock = await open_socket()
-    await sock.send_json({"query": "subscription { productChanged { stream } }"})
+    await sock.send({"query": "subscription { productChanged { stream } }"})
     frame = await sock.next_frame("the error frame")
     assert frame["data"] is None
     assert "graphql-transport-ws" in frame["errors"][0]["message"]
@@ -657,7 +635,7 @@ async def test_closed_socket_drops_its_subscriptions_and_others_still_receive(
     await leaving.subscribe(http, stream="categories", action="CREATE")
     await staying.subscribe(http, action="UPDATE", data=["NAME"])
     if how == "close-handshake":
-        await leaving.ws.close()
+        await leaving.close()
     else:
         leaving.ws.transport.abort()
     await wait_until_closed_on_server(http, leaving.channel_id)
