@@ -37,6 +37,9 @@ class ControlRequest(TypedDict):
     fields: list[str] | None
     #: Who asks (``permissions.user_key``): only the socket's own user may change it.
     requester: str | None
+    #: Subscribe from this cursor ('' from now on), with frames that carry each event's
+    #: cursor; None for frames exactly as graphene-django-subscriptions sends them.
+    after: str | None
 
 
 class ControlMessage(TypedDict):

@@ -105,7 +105,9 @@ class Event:
     #: Its cursor and the offset before it (see :class:`EventMessage`).
     cursor: str | None = None
     prev: str | None = None
-    frames: dict[frozenset[str] | None, str] = field(default_factory=dict, repr=False)
+    frames: dict[frozenset[str] | tuple[str, frozenset[str] | None] | None, str] = field(
+        default_factory=dict, repr=False
+    )
 
 
 GROUP_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+$")

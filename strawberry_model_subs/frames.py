@@ -110,6 +110,17 @@ def stream_frame(event: Event, fields: frozenset[str] | None) -> str:
     return frame
 
 
+def cursor_frame(event: Event, fields: frozenset[str] | None) -> str:
+    """:func:`stream_frame` with the event's cursor beside ``stream`` and ``payload`` (for
+    subscriptions made with ``after``), built once per projection."""
+    key = ("cursor", fields)
+    frame = event.frames.get(key)
+    if frame is None:
+        plain = stream_frame(event, fields)
+        frame = event.frames[key] = f'{plain[:-1]},"cursor":{dumps(event.cursor or "")}}}'
+    return frame
+
+
 def project(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
     """Keep only ``fields`` of ``data``, in the serializer's order."""
     return {key: value for key, value in data.items() if key in fields}

@@ -2,22 +2,23 @@
 with no gap and no duplicate at the seam.
 
 :func:`resume` puts the subscription in the hub's index behind a stand-in that keeps whatever
-arrives live, reads the history after the cursor, hands the subscriber each event it matches and
-may see (the permission rules apply to replayed events exactly as to live ones, and a replay
-drops stale versions with a table of its own), then puts the subscriber itself in the index and
-hands it what the stand-in kept that the history did not give. Every live event is in the
-history before it is sent (see ``publisher``), and a hub hands a stream's events on in offset
-order (see ``sequencer``): the events the stand-in keeps are those after the hub's position
-when it joined, and any of them at or below the last offset replayed is one the replay gave.
+arrives live, reads the history after the cursor, keeps each event the subscription matches and
+its user may see (the permission rules apply to replayed events exactly as to live ones, and a
+replay drops stale versions with a table of its own), then puts the subscriber itself in the
+index and gives back what the history and the stand-in hold, merged in offset order with each
+event once. Every live event is in the history before it is sent (see ``publisher``), and a hub
+hands a stream's events on in offset order (see ``sequencer``), so nothing falls between the
+two and the merge is the stream's own order.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .cursors import Cursor, parse_cursor
+from .cursors import Cursor, Offset, parse_cursor
 from .events import Action, Event, decode_event
 from .exceptions import NotRegisteredError, SyncOnlyError
+from .frames import merge_fields
 from .history import read_after, read_top
 from .hub import Fields, Hub, Key, Sink
 from .layers import get_layer, in_event_loop, run_sync
@@ -43,16 +44,45 @@ def _matches(key: Key, event: Event) -> bool:
     return action in (Action.ALL_ACTIONS, event.action) and pk in (None, event.pk)
 
 
-async def resume(hub: Hub, stream: str, sink: Sink, key: Key, cursor: Cursor) -> None:
-    """Subscribe ``sink`` to ``key`` (action, pk) of ``stream`` from ``cursor``: it is handed
-    every matching event after the cursor that its user may see, in order, then the live ones.
+def _place(event: Event) -> tuple[str, Offset] | None:
+    if event.cursor is None:
+        return None
+    cursor = parse_cursor(event.cursor)
+    return cursor.epoch, cursor.offset
 
-    Returns with the subscription held under ``sink`` (the caller drops it as any other:
-    ``hub.discard`` then ``hub.leave``); raises CursorExpired or CursorInvalid, holding nothing,
+
+def merge(*runs: list[tuple[Event, Fields]]) -> list[tuple[Event, Fields]]:
+    """Runs of (event, fields), each in offset order, as one run in offset order with each
+    event once (the union of its fields); events without a cursor (sent by hand) come last."""
+    by_place: dict[tuple[str, Offset], tuple[Event, Fields]] = {}
+    loose: list[tuple[Event, Fields]] = []
+    for run in runs:
+        for event, fields in run:
+            place = _place(event)
+            if place is None:
+                loose.append((event, fields))
+            elif place in by_place:
+                known, known_fields = by_place[place]
+                by_place[place] = (known, merge_fields(known_fields, fields))
+            else:
+                by_place[place] = (event, fields)
+    return [by_place[place] for place in sorted(by_place)] + loose
+
+
+async def resume(
+    hub: Hub, stream: str, sink: Sink, key: Key, cursor: Cursor, fields: Fields = None
+) -> list[tuple[Event, Fields]]:
+    """Subscribe ``sink`` to ``key`` (action, pk) of ``stream`` with ``fields``, from
+    ``cursor``: returns, in offset order, every matching event after the cursor that its user
+    may see, for the caller to hand to the sink before anything else. From the return on, the
+    live events reach the sink.
+
+    The subscription is then held under ``sink`` (the caller drops it as any other:
+    ``hub.discard`` then ``hub.leave``). Raises CursorExpired or CursorInvalid, holding nothing,
     when the history cannot give every event after the cursor.
     """
     stand_in = _StandIn(sink.user)
-    await hub.join(stream, stand_in, key)
+    await hub.join(stream, stand_in, key, fields)
     try:
         messages = await read_after(hub.layer, stream, cursor)
     except BaseException:
@@ -62,24 +92,17 @@ async def resume(hub: Hub, stream: str, sink: Sink, key: Key, cursor: Cursor) ->
     registration = registration_for_stream(stream)
     check = registration.event_check if registration is not None else None
     versions = Versions()
-    seam = cursor.offset
+    replayed: list[tuple[Event, Fields]] = []
     for message in messages:
         event = decode_event(message)
-        assert event.cursor is not None  # the history gives every entry its cursor
-        seam = parse_cursor(event.cursor).offset
         if not _matches(key, event) or versions.is_stale(event):
             continue
         if check is None or check(sink.user, event):
-            sink.push(event, None)
+            replayed.append((event, fields))
     # No await from here on: nothing reaches the stand-in once the subscriber holds the place.
     hub.discard(stand_in, stream, *key)
-    hub.add(sink, stream, *key, None)
-    for event, fields in stand_in.held:
-        if event.cursor is not None:
-            live = parse_cursor(event.cursor)
-            if live.epoch == cursor.epoch and live.offset <= seam:
-                continue  # the replay gave it
-        sink.push(event, fields)
+    hub.add(sink, stream, *key, fields)
+    return merge(replayed, stand_in.held)
 
 
 async def acurrent_cursor(stream: str) -> str:

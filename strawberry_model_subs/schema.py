@@ -102,6 +102,7 @@ def _control_resolver(registration: Registration) -> Any:
         channel_id: str,
         id: strawberry.ID | None = None,
         data: list[Any] | None = None,
+        after: str | None = None,
     ) -> AsyncGenerator[SubscriptionResult, None]:
         error: str | None = None
         try:
@@ -123,7 +124,10 @@ def _control_resolver(registration: Registration) -> Any:
                 "pk": None if id is None else registration.parse_id(id),
                 "fields": fields,
                 "requester": user_key(user),
+                "after": after,
             }
+            if after:
+                parse_cursor(after)  # a malformed cursor is refused before the socket is asked
             await apply_control(channel_id, request)
         except ControlError as exc:
             error = str(exc)
@@ -142,6 +146,7 @@ def _control_resolver(registration: Registration) -> Any:
         "channel_id": str,
         "id": Optional[strawberry.ID],  # noqa: UP045
         "data": Optional[list[registration.fields_enum]],  # type: ignore[name-defined]  # noqa: UP045
+        "after": Optional[str],  # noqa: UP045
         "return": AsyncGenerator[SubscriptionResult, None],
     }
     return resolve

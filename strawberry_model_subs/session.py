@@ -10,12 +10,14 @@ from typing import Any
 
 from .conf import get_settings
 from .control import ControlRequest
+from .cursors import parse_cursor
 from .events import Action, Event
 from .exceptions import ControlError
-from .frames import ack_frame, stream_frame
+from .frames import ack_frame, cursor_frame, stream_frame
 from .hub import Fields, Hub
 from .outbox import Outbox
 from .permissions import PermissionDenied, user_key
+from .replay import merge, resume
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,13 @@ class StreamSession:
         self.outbox = Outbox(send, close)
         self.loop = self.outbox.loop
         self.subscriptions: dict[SubscriptionKey, Fields] = {}
+        #: The subscriptions made with ``after``: their stream's frames carry each cursor.
+        self.resumable: set[SubscriptionKey] = set()
+        #: Streams whose frames carry the event's cursor (one of their subscriptions is
+        #: resumable: a socket sends one frame per event).
+        self._cursored: set[str] = set()
+        #: stream -> what arrived for it while one of its subscriptions was being resumed.
+        self._holds: dict[str, list[tuple[Event, Fields]]] = {}
         self.closed = False
         self._lock = asyncio.Lock()
         settings = get_settings()
@@ -64,12 +73,16 @@ class StreamSession:
         async with self._lock:
             if self.closed or self.outbox.closed:
                 raise ControlError("the stream socket is closing")
+            replayed: list[str] = []
             if request["operation"] == "subscribe":
                 fields = frozenset(request["fields"]) if request["fields"] is not None else None
-                await self._subscribe(key, fields)
+                replayed = await self._subscribe(key, fields, request.get("after"))
             else:
                 await self._unsubscribe(key)
+            # The ack, then at once (no await between) what a resumed subscription missed.
             self.push_text(ack_frame(request["operation"], action.value, stream))
+            for frame in replayed:
+                self.push_text(frame)
 
     def _take_token(self) -> None:
         """A token bucket: CONTROL_RATE operations a second, bursts of twice as many."""
@@ -83,18 +96,44 @@ class StreamSession:
             )
         self._tokens -= 1
 
-    async def _subscribe(self, key: SubscriptionKey, fields: Fields) -> None:
+    async def _subscribe(
+        self, key: SubscriptionKey, fields: Fields, after: str | None
+    ) -> list[str]:
+        """Hold the subscription; the frames a resumed one missed, to send after the ack."""
         stream, action, pk = key
-        if key not in self.subscriptions:
-            if len(self.subscriptions) >= self._max_subscriptions:
-                raise ControlError(
-                    f"this socket already holds {self._max_subscriptions} subscriptions, the "
-                    "most allowed (MAX_SUBSCRIPTIONS_PER_CONNECTION); unsubscribe some first"
-                )
-            await self.hub.join(stream, self, (action, pk), fields)
-        else:
+        replayed: list[str] = []
+        if key in self.subscriptions:
             self.hub.add(self, stream, action, pk, fields)  # new fields for the same key
+        elif len(self.subscriptions) >= self._max_subscriptions:
+            raise ControlError(
+                f"this socket already holds {self._max_subscriptions} subscriptions, the "
+                "most allowed (MAX_SUBSCRIPTIONS_PER_CONNECTION); unsubscribe some first"
+            )
+        elif after:
+            replayed = await self._resume(key, fields, after)
+        else:
+            await self.hub.join(stream, self, (action, pk), fields)
         self.subscriptions[key] = fields
+        if after is not None:
+            self.resumable.add(key)
+        else:
+            self.resumable.discard(key)
+        self._cursored = {s for s, _, _ in self.resumable}
+        return replayed
+
+    async def _resume(self, key: SubscriptionKey, fields: Fields, after: str) -> list[str]:
+        """Subscribe from the cursor ``after``; the frames of what it missed. The socket's
+        frames of the stream are held meanwhile: they come back with the missed events, in
+        offset order, once each. From the return on, frames of the stream go out live; the
+        caller sends the ones returned before awaiting anything."""
+        stream, action, pk = key
+        cursor = parse_cursor(after)
+        held = self._holds[stream] = []
+        try:
+            replayed = await resume(self.hub, stream, self, (action, pk), cursor, fields)
+        finally:
+            del self._holds[stream]
+        return [cursor_frame(event, merged) for event, merged in merge(replayed, held)]
 
     async def _unsubscribe(self, key: SubscriptionKey) -> None:
         stream, action, pk = key
@@ -105,6 +144,8 @@ class StreamSession:
                 f"(it holds: {held})"
             )
         del self.subscriptions[key]
+        self.resumable.discard(key)
+        self._cursored = {s for s, _, _ in self.resumable}
         self.hub.discard(self, stream, action, pk)
         await self.hub.leave(stream)
 
@@ -130,8 +171,14 @@ class StreamSession:
     # -- delivery ---------------------------------------------------------------------------
 
     def push(self, event: Event, fields: Fields) -> None:
-        """Queue the event's frame, projected on ``fields`` (the hub's Sink contract)."""
-        self.push_text(stream_frame(event, fields))
+        """Queue the event's frame, projected on ``fields`` (the hub's Sink contract), with its
+        cursor if a subscription of its stream was made with ``after``."""
+        if self._holds and event.stream in self._holds:
+            self._holds[event.stream].append((event, fields))
+        elif self._cursored and event.stream in self._cursored:
+            self.push_text(cursor_frame(event, fields))
+        else:
+            self.push_text(stream_frame(event, fields))
 
     def push_text(self, text: str) -> None:
         """Queue one text frame; it never waits for the socket."""

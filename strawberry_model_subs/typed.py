@@ -89,5 +89,6 @@ async def resumed(
     """Subscribe ``sink`` (an :class:`EventQueue`, or a shared execution's sink) from
     ``cursor``: the missed events are handed to it before this returns (see ``replay``); raises
     CursorExpired or CursorInvalid, holding nothing, when they cannot all be given."""
-    await resume(hub, stream, sink, (action, pk), cursor)
+    for event, fields in await resume(hub, stream, sink, (action, pk), cursor):
+        sink.push(event, fields)
     return ResumedEvents(hub, stream, (action, pk), sink)

@@ -20,7 +20,7 @@ from strawberry_model_subs import (
 )
 from strawberry_model_subs.cursors import Cursor, parse_cursor
 from strawberry_model_subs.publisher import flush_events
-from strawberry_model_subs.testing import TypedClient
+from strawberry_model_subs.testing import StreamClient, TypedClient
 from tests.conftest import make_user
 from tests.testapp.asgi import application
 from tests.testapp.models import ApiToken, Category, Note
@@ -191,3 +191,88 @@ async def test_the_cursor_functions_say_what_is_wrong() -> None:
         await acurrent_cursor("nothing")
     with pytest.raises(SyncOnlyError, match="await acurrent_cursor"):
         current_cursor("categories")
+
+
+# -- the stream protocol ----------------------------------------------------------------------
+
+RESUME = (
+    "subscription ($channelId: String!, $action: Action!, $after: String) { "
+    "categorySubscription(operation: SUBSCRIBE, action: $action, channelId: $channelId, "
+    "after: $after) { ok error } }"
+)
+
+
+async def subscribe_from(client: StreamClient, after: str | None, action: str = "ALL_ACTIONS"):
+    response = await client.execute(
+        RESUME, {"channelId": client.channel_id, "action": action, "after": after}
+    )
+    return response["data"]["categorySubscription"]
+
+
+async def test_a_stream_socket_resumes_on_a_new_socket_from_its_last_cursor() -> None:
+    async with StreamClient(application) as client:
+        assert (await subscribe_from(client, ""))["ok"]
+        await client.receive_matching(lambda f: f.get("operation") == "subscribe")
+        await Category.objects.acreate(name="seen")
+        frame = await client.receive_event()
+    assert list(frame) == ["stream", "payload", "cursor"]
+    missed = [f"missed-{i}" for i in range(5)]
+    for name in missed:
+        await Category.objects.acreate(name=name)
+    assert await sync_to_async(flush_events)(5.0)
+    async with StreamClient(application) as client:
+        assert (await subscribe_from(client, frame["cursor"]))["ok"]
+        ack = await client.receive_matching(lambda f: "operation" in f or "stream" in f)
+        assert ack["operation"] == "subscribe", "the ack comes before the missed events"
+        replayed = [await client.receive_event() for _ in missed]
+        await Category.objects.acreate(name="live")
+        live = await client.receive_event()
+        await client.assert_no_frame()
+    assert [f["payload"]["data"]["name"] for f in replayed] == missed
+    assert live["payload"]["data"]["name"] == "live"
+    offsets = [parse_cursor(f["cursor"]).offset for f in [frame, *replayed, live]]
+    assert offsets == sorted(offsets)
+    assert len(set(offsets)) == len(offsets)
+
+
+async def test_frames_of_a_subscription_without_after_carry_no_cursor() -> None:
+    async with StreamClient(application) as client:
+        assert (await client.subscribe("categories", "CREATE"))["ok"]
+        await Category.objects.acreate(name="plain")
+        frame = await client.receive_event()
+    assert list(frame) == ["stream", "payload"]
+
+
+async def test_overlapping_subscriptions_resumed_send_each_event_once_in_order() -> None:
+    async with StreamClient(application) as client:
+        assert (await subscribe_from(client, ""))["ok"]
+        await client.receive_matching(lambda f: f.get("operation") == "subscribe")
+        await Category.objects.acreate(name="seen")
+        seen = await client.receive_event()
+    for name in ("one", "two"):
+        await Category.objects.acreate(name=name)
+    assert await sync_to_async(flush_events)(5.0)
+    async with StreamClient(application) as client:
+        assert (await client.subscribe("categories", "CREATE"))["ok"]
+        assert (await subscribe_from(client, seen["cursor"]))["ok"]
+        await client.receive_matching(lambda f: f.get("action") == "all_actions")  # its ack
+        await Category.objects.acreate(name="three")
+        names = [(await client.receive_event())["payload"]["data"]["name"] for _ in range(3)]
+        await client.assert_no_frame()
+    assert names == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize(
+    ("after", "code"),
+    [
+        ("garbage", "CURSOR_INVALID"),
+        (Cursor("1000000000000-00000000", (1, 0)).encode(), "CURSOR_EXPIRED"),
+    ],
+)
+async def test_a_stream_cursor_it_cannot_resume_is_ok_false(after: str, code: str) -> None:
+    async with StreamClient(application) as client:
+        result = await subscribe_from(client, after)
+        await Category.objects.acreate(name="not sent")
+        await client.assert_no_frame()
+    assert result["ok"] is False
+    assert result["error"].startswith(f"{code}: ")
