@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from .conf import get_settings
+from .cursors import Offset, parse_cursor
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
 from .frames import merge_fields
 from .history import read_top
@@ -106,6 +107,10 @@ class Hub:
         #: Joins and leaves finishing after their caller was cancelled (strong references).
         self._detached: set[asyncio.Task[None]] = set()
         self.versions = Versions()
+        #: (sink, stream) -> (epoch, offsets): events a resumed subscription was given from the
+        #: history, which may still arrive live (sent after the history was read); dropped for
+        #: that sink until an event past them arrives (see :meth:`exclude`).
+        self.given: dict[tuple[Sink, str], tuple[str, frozenset[Offset], Offset]] = {}
         #: The offset order of the streams' live events across publishers.
         self.sequencer = Sequencer(layer, self._deliver)
 
@@ -244,6 +249,28 @@ class Hub:
         bucket[sink] = fields
         return not existed
 
+    def exclude(self, sink: Sink, stream: str, events: list[Event]) -> None:
+        """Keep ``events`` of ``stream`` (given to ``sink`` from the history) from reaching
+        ``sink`` again live: an event in the history may still be on its way to this process.
+        Forgotten once an event past them arrives for ``sink``."""
+        places = [(c.epoch, c.offset) for c in (parse_cursor(e.cursor) for e in events if e.cursor)]
+        if places:
+            epoch = places[-1][0]
+            offsets = frozenset(offset for e, offset in places if e == epoch)
+            self.given[(sink, stream)] = (epoch, offsets, max(offsets))
+
+    def _given_already(self, sink: Sink, event: Event) -> bool:
+        key = (sink, event.stream)
+        given = self.given.get(key)
+        if given is None:
+            return False
+        if event.cursor is not None:
+            cursor = parse_cursor(event.cursor)
+            if cursor.epoch == given[0] and cursor.offset <= given[2]:
+                return cursor.offset in given[1]
+        del self.given[key]  # past them: nothing given can come any more
+        return False
+
     def discard(self, sink: Sink, stream: str, action: Action, pk: str | None) -> bool:
         """Remove a subscription from the index; True if it was there."""
         buckets = self.index.get(stream)
@@ -253,6 +280,8 @@ class Hub:
         if bucket is None or sink not in bucket:
             return False
         del bucket[sink]
+        if self.given:
+            self.given.pop((sink, stream), None)
         if not bucket:
             del buckets[(action, pk)]
             if not buckets:
@@ -299,7 +328,10 @@ class Hub:
         check = registration.event_check if registration is not None else None
         verdicts: dict[str | None, bool] = {}
         delivered = 0
+        given = self.given
         for sink, fields in list(targets.items()):
+            if given and self._given_already(sink, event):
+                continue
             try:
                 if check is not None:
                     user = sink.user

@@ -74,7 +74,8 @@ async def resume(
 ) -> list[tuple[Event, Fields]]:
     """Subscribe ``sink`` to ``key`` (action, pk) of ``stream`` with ``fields``, from
     ``cursor``: returns, in offset order, every matching event after the cursor that its user
-    may see, for the caller to hand to the sink before anything else. From the return on, the
+    may see, for the caller to hand to the sink before anything else, and then, before any
+    await, to pass to :meth:`Hub.exclude` (they may still arrive live). From the return on, the
     live events reach the sink.
 
     The subscription is then held under ``sink`` (the caller drops it as any other:
@@ -99,7 +100,8 @@ async def resume(
             continue
         if check is None or check(sink.user, event):
             replayed.append((event, fields))
-    # No await from here on: nothing reaches the stand-in once the subscriber holds the place.
+    # No await from here to the caller's Hub.exclude: an event read from the history may yet
+    # arrive live, and must not reach the subscriber twice.
     hub.discard(stand_in, stream, *key)
     hub.add(sink, stream, *key, fields)
     return merge(replayed, stand_in.held)

@@ -133,7 +133,9 @@ class StreamSession:
             replayed = await resume(self.hub, stream, self, (action, pk), cursor, fields)
         finally:
             del self._holds[stream]
-        return [cursor_frame(event, merged) for event, merged in merge(replayed, held)]
+        missed = merge(replayed, held)
+        self.hub.exclude(self, stream, [event for event, _ in missed])
+        return [cursor_frame(event, fields) for event, fields in missed]
 
     async def _unsubscribe(self, key: SubscriptionKey) -> None:
         stream, action, pk = key

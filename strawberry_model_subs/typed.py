@@ -89,6 +89,8 @@ async def resumed(
     """Subscribe ``sink`` (an :class:`EventQueue`, or a shared execution's sink) from
     ``cursor``: the missed events are handed to it before this returns (see ``replay``); raises
     CursorExpired or CursorInvalid, holding nothing, when they cannot all be given."""
-    for event, fields in await resume(hub, stream, sink, (action, pk), cursor):
+    missed = await resume(hub, stream, sink, (action, pk), cursor)
+    for event, fields in missed:
         sink.push(event, fields)
+    hub.exclude(sink, stream, [event for event, _ in missed])
     return ResumedEvents(hub, stream, (action, pk), sink)

@@ -298,13 +298,14 @@ def control_request(
     action: str = "UPDATE",
     pk: object = None,
     data: list[str] | None = None,
+    after: str | None = None,
 ) -> dict[str, Any]:
     """The ``{"query", "variables"}`` of a control operation, selecting ``ok error stream``."""
     query = (
         "subscription Control($operation: Operation!, $action: Action!, $channelId: String!, "
-        f"$id: ID, $data: [{STREAM_TYPES[stream]}Fields!]) {{ {control_field(stream)}("
-        "operation: $operation, action: $action, channelId: $channelId, id: $id, data: $data) "
-        "{ ok error stream } }"
+        f"$id: ID, $data: [{STREAM_TYPES[stream]}Fields!], $after: String) "
+        f"{{ {control_field(stream)}(operation: $operation, action: $action, "
+        "channelId: $channelId, id: $id, data: $data, after: $after) { ok error stream } }"
     )
     variables = {
         "operation": operation,
@@ -312,6 +313,7 @@ def control_request(
         "channelId": channel_id,
         "id": pk,
         "data": data,
+        "after": after,
     }
     return {"query": query, "variables": variables}
 
