@@ -104,16 +104,22 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[dict[str, A
 async def redis_eval(layer: Any, script: str, keys: list[str], args: list[Any]) -> Any:
     """Run a Lua script on the first Redis host of a channels_redis layer, with a client of the
     running event loop (made on first use, kept for the loop's lifetime)."""
+    # channels_redis (and redis-py with it) is an optional dependency: imported for its layers.
+    import redis.asyncio as aioredis
+    from channels_redis.utils import create_pool
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     loop = asyncio.get_running_loop()
     host = redis_host(layer)
     known = _clients.get(loop)
     if known is None or known[0] != host:
-        # channels_redis is an optional dependency: imported only for its layers.
-        import redis.asyncio as aioredis
-        from channels_redis.utils import create_pool
-
         known = _clients[loop] = (host, aioredis.Redis(connection_pool=create_pool(host)))
-    return await known[1].eval(script, len(keys), *keys, *args)
+    try:
+        return await known[1].eval(script, len(keys), *keys, *args)
+    except RedisConnectionError:
+        # After a Redis restart the first command on a pooled connection fails; the second
+        # opens a fresh one (as apublish does).
+        return await known[1].eval(script, len(keys), *keys, *args)
 
 
 def tune_blocking_reads(layer: Any) -> None:
