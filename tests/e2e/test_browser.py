@@ -231,6 +231,7 @@ def test_example_client_page(client_page: OpenPage, tmp_path: Path) -> None:
         "channelId": channel_id,
         "id": None,
         "data": ["USERNAME", "FIRST_NAME"],
+        "after": "",
     }
     expect(page.locator("#held-list li")).to_have_count(1)
 
@@ -332,3 +333,48 @@ def test_example_client_page(client_page: OpenPage, tmp_path: Path) -> None:
     page.screenshot(path=str(tmp_path / "client-narrow.png"), full_page=True)
 
     assert client_page.problems == []
+
+
+def test_the_page_resumes_its_subscriptions_from_their_last_cursor_after_a_reconnect(
+    client_page: OpenPage,
+) -> None:
+    from playwright.sync_api import expect
+
+    page = client_page.page
+    wait_for_count(entries(page, "stream", "received", "connect"), 1)
+    send_control(
+        page, stream="gadgetSubscription", action="CREATE", operation="SUBSCRIBE", fields=["ID"]
+    )
+    wait_for_count(entries(page, "stream", "received", "ack"), 1)
+    clicks = entries(page, "http", "received", "response").filter(has_text=CREATE_GADGET).count()
+    click_demo(page, CREATE_GADGET, clicks + 1)
+    events = entries(page, "stream", "received", "event")
+    wait_for_count(events, 1)
+    seen = frame_of(events.nth(0))
+    assert set(seen) == {"stream", "payload", "cursor"}
+
+    # The socket drops; two gadgets are created meanwhile (the demo buttons post over HTTP).
+    client_page.sockets[0].close(code=4000, reason="dropped by the test")
+    expect(page.locator("#stream-reconnect")).to_be_visible()
+    click_demo(page, CREATE_GADGET, clicks + 2)
+    click_demo(page, CREATE_GADGET, clicks + 3)
+
+    # Reconnect: the page subscribes again from the last cursor, and logs the missed events.
+    page.locator("#stream-reconnect").click()
+    wait_for_count(entries(page, "stream", "received", "connect"), 2)
+    resumed = frames(entries(page, "stream", "sent", "control"))[-1]["variables"]
+    assert resumed["after"] == seen["cursor"]
+    assert resumed["action"] == "CREATE"
+    assert resumed["data"] == ["ID"]
+    replayed = entries(page, "stream", "received", "replayed")
+    wait_for_count(replayed, 2)
+    missed = frames(replayed)
+    assert all(frame["payload"]["action"] == "create" for frame in missed)
+    assert missed[0]["payload"]["data"]["id"] < missed[1]["payload"]["data"]["id"]
+    assert seen["payload"]["data"]["id"] < missed[0]["payload"]["data"]["id"]
+    expect(page.locator("#held-list li")).to_have_count(1)
+
+    # And live events follow, as events again.
+    click_demo(page, CREATE_GADGET, clicks + 4)
+    wait_for_count(events, 2)
+    assert frame_of(events.nth(1))["payload"]["data"]["id"] > missed[1]["payload"]["data"]["id"]

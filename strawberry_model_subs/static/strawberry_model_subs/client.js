@@ -320,6 +320,12 @@
     channelId: null,
     /** Control requests sent as frames, oldest first: the socket answers them in order. */
     pending: [],
+    /** stream -> the cursor of the last event received: where a subscription resumes. */
+    cursors: new Map(),
+    /** The subscriptions held when the socket closed: resumed on the next connect. */
+    toResume: [],
+    /** Resume requests not answered yet: events meanwhile are what the socket missed. */
+    resuming: 0,
   };
 
   function describeStreamFrame(frame) {
@@ -351,11 +357,19 @@
       }
       const frame = parseJson(message.data);
       const [kind, summary, problem] = describeStreamFrame(frame);
-      log("stream", "received", kind, message.data, { summary, problem });
+      const replayed = kind === "event" && stream.resuming > 0;
+      log("stream", "received", replayed ? "replayed" : kind, message.data, {
+        summary: replayed ? `${summary} (missed while disconnected)` : summary,
+        problem,
+      });
+      if (kind === "event" && typeof frame.cursor === "string") {
+        stream.cursors.set(frame.stream, frame.cursor);
+      }
       if (kind === "connect") {
         stream.channelId = frame.channel_id;
         $("channel-id").textContent = frame.channel_id;
         updateControlPreview();
+        resumeSubscriptions();
       } else if (kind === "response") {
         const request = stream.pending.shift();
         if (request) applyControlResult(request, frame);
@@ -369,11 +383,40 @@
       $("channel-id").textContent = "none (closed)";
       setBadge($("stream-status"), "closed", `closed (${event.code})`);
       $("stream-reconnect").hidden = false;
+      stream.toResume = Array.from(held.values());
+      stream.resuming = 0;
       held.clear();
       renderHeld();
       updateControlPreview();
-      log("stream", "note", "closed", closeText(event), { problem: event.code !== 1000 });
+      const resumable = stream.toResume.length
+        ? `; ${stream.toResume.length} subscription(s) resume from their last cursor on reconnect`
+        : "";
+      log("stream", "note", "closed", closeText(event) + resumable, {
+        problem: event.code !== 1000,
+      });
     });
+  }
+
+  /** After a reconnect, subscribe again to what the old socket held, each from its stream's
+   * last cursor: the server sends what was missed first (logged as "replayed"). */
+  function resumeSubscriptions() {
+    const items = stream.toResume;
+    stream.toResume = [];
+    for (const item of items) {
+      const after = stream.cursors.get(item.stream) ?? "";
+      log("stream", "note", "resume", `resuming ${item.stream} ${item.action} after ${after || "now"}`);
+      const request = buildControlRequest({
+        info: item.info,
+        operation: "SUBSCRIBE",
+        action: item.action,
+        id: item.id,
+        fields: item.fields,
+        after,
+      });
+      request.resume = true;
+      stream.resuming += 1;
+      sendControl(request);
+    }
   }
 
   $("stream-reconnect").addEventListener("click", connectStream);
@@ -389,7 +432,7 @@
     return controlStreams.find((item) => item.field === $("control-stream").value);
   }
 
-  const CONTROL_ARGS = ["operation", "action", "channelId", "id", "data"];
+  const CONTROL_ARGS = ["operation", "action", "channelId", "id", "data", "after"];
 
   /** The control document, every argument a variable typed as the schema says. */
   function controlDocument(info) {
@@ -408,13 +451,18 @@
     const id = overrides.id !== undefined ? overrides.id : $("control-id").value.trim();
     const fields =
       overrides.fields !== undefined ? overrides.fields : checkedValues("control-fields");
+    const operation = overrides.operation || radioValue(controlForm, "operation");
     const variables = {
-      operation: overrides.operation || radioValue(controlForm, "operation"),
+      operation,
       action: overrides.action || $("control-action").value,
       channelId: stream.channelId,
       id: id || null,
       data: fields && fields.length ? fields : null,
     };
+    if (info.args.after) {
+      // Frames with cursors, so the subscription can resume after a reconnect.
+      variables.after = overrides.after ?? (operation === "SUBSCRIBE" ? "" : null);
+    }
     return { info, body: { query: controlDocument(info), variables, operationName: "Control" } };
   }
 
@@ -446,6 +494,7 @@
 
   /** Keep the list of held subscriptions up to date from the answer to our request. */
   function applyControlResult(request, answer) {
+    if (request.resume) stream.resuming = Math.max(0, stream.resuming - 1);
     const result = answer?.data?.[request.info.field];
     if (!result || !result.ok) return;
     const { operation, action, id, data } = request.body.variables;
@@ -508,6 +557,7 @@
         const answer = await postGraphQL(request.body, { kind: "control", summary });
         applyControlResult(request, answer);
       } catch (error) {
+        if (request.resume) stream.resuming = Math.max(0, stream.resuming - 1);
         showAlert(`The control request failed: ${error.message}`);
       }
       return;
