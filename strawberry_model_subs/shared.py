@@ -21,9 +21,18 @@ import logging
 import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal
 
-from graphql import ExecutionResult, GraphQLError, parse
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    GraphQLError,
+    GraphQLSyntaxError,
+    OperationDefinitionNode,
+    VariableNode,
+    parse,
+)
 from graphql.execution import execute_subscription_event
 
 from .events import Event
@@ -125,9 +134,35 @@ def shared_operations() -> int:
     return len(_shared)
 
 
+@lru_cache(maxsize=256)
+def cursor_variables(query: str) -> frozenset[str]:
+    """The variables of ``query`` that only say where a subscription resumes (the ``after``
+    argument of its root fields): the payload of an event does not depend on them."""
+    try:
+        document = parse(query)
+    except GraphQLSyntaxError:
+        return frozenset()
+    names = set()
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        for selection in definition.selection_set.selections:
+            if not isinstance(selection, FieldNode):
+                continue
+            for argument in selection.arguments or ():
+                if argument.name.value == "after" and isinstance(argument.value, VariableNode):
+                    names.add(argument.value.name.value)
+    return frozenset(names)
+
+
 def shared_operation(schema: Any, target: DirectTarget) -> SharedOperation:
-    """The SharedOperation of ``target``'s document, operation name and variables."""
-    key = (target.query, target.operation_name, json.dumps(target.variables, sort_keys=True))
+    """The SharedOperation of ``target``'s document, operation name and variables (all but the
+    resume cursor's: subscribers resumed from different cursors share one execution)."""
+    variables = target.variables or {}
+    skip = cursor_variables(target.query)
+    if skip:
+        variables = {name: value for name, value in variables.items() if name not in skip}
+    key = (target.query, target.operation_name, json.dumps(variables, sort_keys=True))
     operation = _shared.get(key)
     if operation is None or operation.schema is not schema:
         operation = SharedOperation(schema, target)

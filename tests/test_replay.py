@@ -20,6 +20,7 @@ from strawberry_model_subs import (
 )
 from strawberry_model_subs.cursors import Cursor, parse_cursor
 from strawberry_model_subs.publisher import flush_events
+from strawberry_model_subs.shared import shared_operations
 from strawberry_model_subs.testing import StreamClient, TypedClient
 from tests.conftest import make_user
 from tests.testapp.asgi import application
@@ -276,3 +277,27 @@ async def test_a_stream_cursor_it_cannot_resume_is_ok_false(after: str, code: st
         await client.assert_no_frame()
     assert result["ok"] is False
     assert result["error"].startswith(f"{code}: ")
+
+
+async def test_subscribers_resumed_from_different_cursors_share_one_execution() -> None:
+    """The resume cursor says where a subscription starts, not what its events hold."""
+    async with (
+        TypedClient(application) as first,
+        TypedClient(application) as second,
+        TypedClient(application) as third,
+    ):
+        base = shared_operations()
+        op = await first.subscribe(CATEGORIES, {"after": ""}, stream="categories")
+        await Category.objects.acreate(name="a")
+        cursor_a = (await next_change(first, op))["cursor"]
+        await Category.objects.acreate(name="b")
+        cursor_b = (await next_change(first, op))["cursor"]
+        op_2 = await second.subscribe(CATEGORIES, {"after": cursor_a}, stream="categories")
+        op_3 = await third.subscribe(CATEGORIES, {"after": cursor_b}, stream="categories")
+        assert (await next_change(second, op_2))["data"]["name"] == "b"
+        await Category.objects.acreate(name="c")
+        assert (await next_change(second, op_2))["data"]["name"] == "c"
+        assert (await next_change(third, op_3))["data"]["name"] == "c"
+        assert (await next_change(first, op))["data"]["name"] == "c"
+        # One document, its cursors aside: one shared execution for the three.
+        assert shared_operations() <= base + 1
