@@ -84,13 +84,16 @@ class HubState:
     subscriptions: Mapping[str, int]
     #: Whether the receive loop runs.
     receiving: bool
+    #: Joins and leaves under way (a group membership may be changing).
+    pending: int
     #: The hub's channel on the layer, once it has joined a group.
     channel: str | None
 
     @property
     def busy(self) -> bool:
-        """Whether the hub holds anything: a reference, a subscription or a running loop."""
-        return bool(self.references or self.subscriptions or self.receiving)
+        """Whether the hub holds anything: a reference, a subscription, a join or leave under
+        way, or a running loop."""
+        return bool(self.references or self.subscriptions or self.receiving or self.pending)
 
 
 class Hub:
@@ -233,6 +236,7 @@ class Hub:
                 }
             ),
             receiving=self.task is not None and not self.task.done(),
+            pending=len(self._detached),
             channel=self.channel,
         )
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -10,14 +11,19 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import connections
+from django.test import Client, override_settings
 
 from strawberry_model_subs import Action, Event
+from strawberry_model_subs.control import channel_name_of, held_sockets
 from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.publisher import get_publisher
-from strawberry_model_subs.testing import StreamClient
+from strawberry_model_subs.session import StreamSession
+from strawberry_model_subs.testing import StreamClient, TypedClient
 from tests.testapp.asgi import application
+from tests.testapp.models import ApiToken
 
 #: The two-server cluster fixtures of the scale-out and writer e2e tests.
 pytest_plugins = ["tests.e2e.cluster"]
@@ -46,6 +52,17 @@ def _fresh_layer() -> Iterator[None]:
     channel_layers.backends.clear()
 
 
+def subs_settings(**changes: Any) -> override_settings:
+    """``STRAWBERRY_MODEL_SUBS`` of the test settings with ``changes`` (the hook kept)."""
+    return override_settings(STRAWBERRY_MODEL_SUBS={**settings.STRAWBERRY_MODEL_SUBS, **changes})
+
+
+# -- clients --------------------------------------------------------------------------------------
+
+#: The in-process clients of both protocols (strawberry_model_subs.testing).
+AnyClient = StreamClient | TypedClient
+
+
 @pytest.fixture
 async def stream_client() -> AsyncIterator[StreamClient]:
     client = StreamClient(application)
@@ -54,6 +71,53 @@ async def stream_client() -> AsyncIterator[StreamClient]:
         yield client
     finally:
         await client.disconnect()
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[AnyClient]]:
+    """Clients to disconnect when the test ends: append them (and remove one closed already)."""
+    opened: list[AnyClient] = []
+    yield opened
+    for client in opened:
+        await client.disconnect()
+
+
+async def typed_client(
+    clients: list[AnyClient], app: Any = application, **options: Any
+) -> TypedClient:
+    """A ``TypedClient(app, **options)``, connected (acknowledged), disconnected when the test
+    ends (``clients`` is the fixture's list)."""
+    client = TypedClient(app, **options)
+    clients.append(client)
+    await client.connect()
+    return client
+
+
+async def closed_on_connect(client: AnyClient) -> tuple[int, str]:
+    """The close code and reason with which the server answers ``client.connect()``: an
+    accepted socket, closed before anything else was sent (a refused handshake fails)."""
+    with pytest.raises(AssertionError, match="the server closed the socket"):
+        await client.connect()
+    assert client.closed is not None
+    return client.closed
+
+
+def session_of(client: StreamClient) -> StreamSession:
+    """The server side of a stream socket (to read whom the server thinks it belongs to)."""
+    assert client.channel_id is not None
+    session = held_sockets()[channel_name_of(client.channel_id)]
+    assert isinstance(session, StreamSession), session
+    return session
+
+
+async def wait_subscribed(stream: str, count: int = 1) -> None:
+    """Typed subscriptions send no ack: wait (bounded) until the hub holds ``count`` references
+    on ``stream``."""
+    hub = get_hub()
+    await wait_until(
+        lambda: hub.state().references.get(stream, 0) >= count,
+        f"{count} subscription(s) to {stream!r}",
+    )
 
 
 async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
@@ -66,11 +130,16 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
 
 
 async def group_members(group: str) -> set[str]:
-    """The channels in a layer group, read from the layer itself (in-memory or Redis)."""
+    """The channels in a layer group, read from the layer itself (in-memory or Redis).
+
+    Test-only seam: no layer has a public way to list a group, so this reads each one's
+    internals (channels_redis's per-loop layers and keys) to check memberships really left.
+    """
     layer = get_channel_layer()
     if isinstance(layer, InMemoryChannelLayer):
         return set(layer.groups.get(group, {}))
     if isinstance(layer, RedisPubSubChannelLayer):  # memberships live in the loop's layer
+        # Test-only seam (as below for the Redis layer): the layer's own bookkeeping.
         loop_layer = layer._layers.get(asyncio.get_running_loop())
         if loop_layer is None:
             return set()
@@ -101,6 +170,27 @@ def _close_worker_thread_connections(
 async def make_user(username: str, *, staff: bool = False, active: bool = True) -> User:
     """A user without a usable password (hashing one costs a third of a second)."""
     return await User.objects.acreate_user(username=username, is_staff=staff, is_active=active)
+
+
+Headers = list[tuple[bytes, bytes]]
+
+
+def _session_cookie(user: User) -> str:
+    client = Client()
+    client.force_login(user)
+    return str(client.cookies["sessionid"].value)
+
+
+async def session_headers(user: User) -> Headers:
+    """The ``Cookie`` header of a real logged-in session of ``user``."""
+    key = await sync_to_async(_session_cookie)(user)
+    return [(b"cookie", f"sessionid={key}".encode())]
+
+
+async def make_token(user: User) -> str:
+    """A real ``ApiToken`` of ``user``, as the test site's AUTHENTICATE hook reads it."""
+    token = await ApiToken.objects.acreate(key=secrets.token_urlsafe(32), user=user)
+    return token.key
 
 
 @pytest.fixture

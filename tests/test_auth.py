@@ -3,8 +3,8 @@ the ``AUTHENTICATE`` hook (a token in ``connection_init`` or in the stream socke
 a refused connection is closed with 4403.
 
 Real users, real sessions (``Client.force_login`` and its cookie) and real tokens (``ApiToken``),
-in-process through ``WebsocketCommunicator``. The helpers here are shared by the other security
-test modules (``test_permissions``, ``test_limits``, ``test_fuzz``).
+in-process through ``WebsocketCommunicator`` (``strawberry_model_subs.testing``'s clients); the
+helpers the security test modules share are in ``tests/conftest.py``.
 """
 
 from __future__ import annotations
@@ -12,24 +12,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.conf import settings
 from django.contrib.auth.models import User
-from django.test import Client, override_settings
+from django.test import override_settings
 
-from strawberry_model_subs import control
-from strawberry_model_subs.hub import get_hub
-from strawberry_model_subs.session import StreamSession
-from strawberry_model_subs.testing import StreamClient
-from tests.conftest import make_user, wait_until
+from strawberry_model_subs.control import held_sockets
+from strawberry_model_subs.testing import StreamClient, Subprotocol, TypedClient
+from tests.conftest import (
+    AnyClient,
+    Headers,
+    closed_on_connect,
+    make_token,
+    make_user,
+    session_headers,
+    session_of,
+    typed_client,
+    wait_subscribed,
+)
 from tests.testapp.asgi import application
-from tests.testapp.models import ApiToken, Note
+from tests.testapp.models import Note
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,110 +41,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 TIMEOUT = 5.0
 REJECTED_CLOSE_CODE = 4403
 REQUIRED_HOOK = "tests.testapp.auth.authenticate_required"
-
-Headers = list[tuple[bytes, bytes]]
-
-
-def subs_settings(**changes: Any) -> override_settings:
-    """``STRAWBERRY_MODEL_SUBS`` of the test settings with ``changes`` (the hook kept)."""
-    return override_settings(STRAWBERRY_MODEL_SUBS={**settings.STRAWBERRY_MODEL_SUBS, **changes})
-
-
-# -- users, sessions, tokens ----------------------------------------------------------------------
-
-
-def _session_cookie(user: User) -> str:
-    client = Client()
-    client.force_login(user)
-    return str(client.cookies["sessionid"].value)
-
-
-async def session_headers(user: User) -> Headers:
-    """The ``Cookie`` header of a real logged-in session of ``user``."""
-    key = await sync_to_async(_session_cookie)(user)
-    return [(b"cookie", f"sessionid={key}".encode())]
-
-
-async def make_token(user: User) -> str:
-    token = await ApiToken.objects.acreate(key=secrets.token_urlsafe(32), user=user)
-    return token.key
-
-
-def session_of(client: StreamClient) -> StreamSession:
-    """The server side of a stream socket (to read whom the server thinks it belongs to)."""
-    assert client.channel_id is not None
-    return control._sessions[control.channel_name_of(client.channel_id)]
-
-
-# -- graphql-transport-ws -------------------------------------------------------------------------
-
-
-class TransportWS:
-    """A graphql-transport-ws (or graphql-ws) client on ``WebsocketCommunicator``."""
-
-    def __init__(
-        self,
-        app: Any = application,
-        path: str = "/ws",
-        *,
-        headers: Headers | None = None,
-        protocol: str = "graphql-transport-ws",
-    ) -> None:
-        self.protocol = protocol
-        self.ws = WebsocketCommunicator(app, path, headers=headers, subprotocols=[protocol])
-
-    async def open(self, payload: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Connect and send ``connection_init``; return the server's first answer (raw output:
-        ``websocket.send`` with the ack, or ``websocket.close``)."""
-        connected, subprotocol = await self.ws.connect(timeout=TIMEOUT)
-        assert connected, f"the handshake was refused ({subprotocol})"
-        assert subprotocol == self.protocol
-        init: dict[str, Any] = {"type": "connection_init"}
-        if payload is not None:
-            init["payload"] = payload
-        await self.ws.send_json_to(init)
-        return await self.output()
-
-    async def open_acked(self, payload: dict[str, Any] | None = None) -> TransportWS:
-        first = await self.open(payload)
-        assert first.get("type") == "websocket.send", first
-        assert json.loads(first["text"])["type"] == "connection_ack", first
-        return self
-
-    async def output(self) -> dict[str, Any]:
-        """The next raw ASGI message from the server (a send or a close), graphql-ws keep-alives
-        (``ka``) skipped."""
-        while True:
-            message: dict[str, Any] = await self.ws.receive_output(timeout=TIMEOUT)
-            if message.get("text") != '{"type":"ka"}':
-                return message
-
-    async def receive(self) -> dict[str, Any]:
-        """The next protocol message, graphql-ws keep-alives (``ka``) skipped."""
-        while True:
-            message: dict[str, Any] = await self.ws.receive_json_from(timeout=TIMEOUT)
-            if message.get("type") != "ka":
-                return message
-
-    async def subscribe(
-        self, op_id: str, query: str, variables: dict[str, Any] | None = None
-    ) -> None:
-        kind = "subscribe" if self.protocol == "graphql-transport-ws" else "start"
-        await self.ws.send_json_to(
-            {"id": op_id, "type": kind, "payload": {"query": query, "variables": variables}}
-        )
-
-    async def close(self) -> None:
-        await self.ws.disconnect()
-
-
-async def wait_subscribed(stream: str, count: int = 1) -> None:
-    """Typed subscriptions send no ack: wait (bounded) until the hub holds ``count`` of them."""
-    hub = get_hub()
-    await wait_until(
-        lambda: hub.refs.get(stream, 0) >= count, f"{count} subscription(s) to {stream!r}"
-    )
-
 
 NOTE_CHANGED = "subscription { noteChanged { action data { id owner text } } }"
 
@@ -152,21 +52,12 @@ def note_data(message: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-# -- fixtures -------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def opened() -> AsyncIterator[Callable[[TransportWS], Awaitable[TransportWS]]]:
-    """Register transport clients to be closed when the test ends."""
-    clients: list[TransportWS] = []
-
-    async def register(client: TransportWS) -> TransportWS:
-        clients.append(client)
-        return client
-
-    yield register
-    for client in clients:
-        await client.close()
+async def refusal(clients: list[AnyClient], **options: Any) -> tuple[int, str]:
+    """The close code and reason with which the server answers the ``connection_init`` of a
+    ``TypedClient(application, **options)``: it must be its first answer."""
+    client = TypedClient(application, timeout=TIMEOUT, **options)
+    clients.append(client)
+    return await closed_on_connect(client)
 
 
 # -- the session cookie ---------------------------------------------------------------------------
@@ -189,11 +80,10 @@ async def test_stream_socket_without_a_cookie_is_anonymous() -> None:
 
 
 async def test_session_cookie_authenticates_a_typed_subscription(
-    alice: User, bob: User, opened: Any
+    alice: User, bob: User, clients: list[AnyClient]
 ) -> None:
-    gql = await opened(TransportWS(headers=await session_headers(alice)))
-    await gql.open_acked()
-    await gql.subscribe("1", NOTE_CHANGED)
+    gql = await typed_client(clients, headers=await session_headers(alice))
+    await gql.subscribe(NOTE_CHANGED, operation_id="1")
     await wait_subscribed("notes")
     await Note.objects.acreate(owner=bob, text="bob's")
     mine = await Note.objects.acreate(owner=alice, text="alice's")
@@ -206,14 +96,13 @@ async def test_session_cookie_authenticates_a_typed_subscription(
 
 
 async def test_session_invalidated_by_a_password_change_is_anonymous(
-    alice: User, opened: Any
+    alice: User, clients: list[AnyClient]
 ) -> None:
     headers = await session_headers(alice)
     alice.set_password("a new one")
     await alice.asave()
-    gql = await opened(TransportWS(headers=headers))
-    await gql.open_acked()
-    await gql.subscribe("1", NOTE_CHANGED)
+    gql = await typed_client(clients, headers=headers)
+    await gql.subscribe(NOTE_CHANGED, operation_id="1")
     message = await gql.receive()
     assert message["type"] == "error"
     assert message["payload"][0]["message"].startswith("permission denied for stream 'notes'")
@@ -224,11 +113,11 @@ async def test_session_invalidated_by_a_password_change_is_anonymous(
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_token_in_connection_init_authenticates_the_connection(
-    alice: User, bob: User, opened: Any, protocol: str
+    alice: User, bob: User, clients: list[AnyClient], protocol: Subprotocol
 ) -> None:
-    gql = await opened(TransportWS(protocol=protocol))
-    await gql.open_acked({"token": await make_token(alice)})
-    await gql.subscribe("1", NOTE_CHANGED)
+    token = await make_token(alice)
+    gql = await typed_client(clients, subprotocol=protocol, connection_params={"token": token})
+    await gql.subscribe(NOTE_CHANGED, operation_id="1")
     await wait_subscribed("notes")
     await Note.objects.acreate(owner=bob, text="bob's")
     mine = await Note.objects.acreate(owner=alice, text="alice's")
@@ -242,11 +131,14 @@ async def test_token_in_the_query_string_authenticates_the_stream_socket(alice: 
 
 
 async def test_token_user_takes_precedence_over_the_session_user(
-    alice: User, bob: User, opened: Any
+    alice: User, bob: User, clients: list[AnyClient]
 ) -> None:
-    gql = await opened(TransportWS(headers=await session_headers(bob)))
-    await gql.open_acked({"token": await make_token(alice)})
-    await gql.subscribe("1", NOTE_CHANGED)
+    gql = await typed_client(
+        clients,
+        headers=await session_headers(bob),
+        connection_params={"token": await make_token(alice)},
+    )
+    await gql.subscribe(NOTE_CHANGED, operation_id="1")
     await wait_subscribed("notes")
     await Note.objects.acreate(owner=bob, text="bob's")
     mine = await Note.objects.acreate(owner=alice, text="alice's")
@@ -264,28 +156,28 @@ BAD_TOKENS: dict[str, object] = {
 
 @pytest.mark.parametrize("token", list(BAD_TOKENS.values()), ids=list(BAD_TOKENS))
 async def test_bad_token_closes_graphql_transport_ws_with_4403(
-    alice: User, token: object, opened: Any
+    alice: User, token: object, clients: list[AnyClient]
 ) -> None:
     await make_token(alice)
-    gql = await opened(TransportWS())
-    assert await gql.open({"token": token}) == {
-        "type": "websocket.close",
-        "code": REJECTED_CLOSE_CODE,
-        "reason": "Forbidden",
-    }
+    closed = await refusal(clients, connection_params={"token": token})
+    assert closed == (REJECTED_CLOSE_CODE, "Forbidden")
 
 
 async def test_bad_token_answers_graphql_ws_with_connection_error_and_closes(
-    opened: Any,
+    clients: list[AnyClient],
 ) -> None:
     """graphql-ws has no 4403: Strawberry answers ``connection_error`` and closes (1011)."""
-    gql = await opened(TransportWS(protocol="graphql-ws"))
-    first = await gql.open({"token": "not-a-token"})
-    assert json.loads(first["text"]) == {
+    gql = TypedClient(application, timeout=TIMEOUT, subprotocol="graphql-ws")
+    clients.append(gql)
+    await gql.handshake()
+    await gql.send_text(
+        json.dumps({"type": "connection_init", "payload": {"token": "not-a-token"}})
+    )
+    assert await gql.receive() == {
         "type": "connection_error",
         "payload": {"reason": "invalid token"},
     }
-    assert await gql.output() == {"type": "websocket.close", "code": 1011}
+    assert await gql.receive_close() == (1011, "")
 
 
 async def abandon(ws: WebsocketCommunicator) -> None:
@@ -302,18 +194,15 @@ async def assert_stream_socket_refused(path: str, headers: Headers | None = None
     The client's disconnect is not sent: see
     ``test_refused_stream_socket_handles_the_clients_frames_and_disconnect``.
     """
-    before = set(control._sessions)
-    ws = WebsocketCommunicator(application, path, headers=headers)
+    before = set(held_sockets())
+    client = StreamClient(application, path, headers=headers, timeout=TIMEOUT)
     try:
-        connected, _ = await ws.connect(timeout=TIMEOUT)
-        assert connected  # accepted, so that the close code reaches the client
-        assert await ws.receive_output(timeout=TIMEOUT) == {
-            "type": "websocket.close",
-            "code": REJECTED_CLOSE_CODE,
-        }
-        assert set(control._sessions) == before
+        # Accepted (a refused handshake fails otherwise), so that the close code reaches the
+        # client, and closed before the connect frame.
+        assert await closed_on_connect(client) == (REJECTED_CLOSE_CODE, "")
+        assert set(held_sockets()) == before
     finally:
-        await abandon(ws)
+        await abandon(client.communicator)
 
 
 @pytest.mark.parametrize(
@@ -334,20 +223,20 @@ class ApplicationCrashed(Exception):
 async def test_refused_stream_socket_handles_the_clients_frames_and_disconnect(
     frames: list[str],
 ) -> None:
-    ws = WebsocketCommunicator(application, "/ws?token=not-a-token")
+    client = StreamClient(application, "/ws?token=not-a-token", timeout=TIMEOUT)
     try:
-        assert (await ws.connect(timeout=TIMEOUT))[0]
-        assert (await ws.receive_output(timeout=TIMEOUT))["code"] == REJECTED_CLOSE_CODE
+        code, _ = await closed_on_connect(client)  # accepted, then closed
+        assert code == REJECTED_CLOSE_CODE
         for frame in frames:  # sent before the client saw the close: ignored
-            await ws.send_to(text_data=frame)
-            assert await ws.receive_nothing(timeout=0.1)
+            await client.send_text(frame)
+            await client.assert_no_frame(timeout=0.1)
         try:
-            await ws.disconnect()  # the client's close: the consumer must end without an error
+            await client.disconnect()  # the client's close: the consumer must end without an error
         except Exception as exc:
             raise ApplicationCrashed(f"the consumer raised {exc!r} on disconnect") from exc
     finally:
-        if not ws.future.done():
-            await abandon(ws)
+        if not client.communicator.future.done():
+            await abandon(client.communicator)
 
 
 async def test_empty_token_in_the_query_string_is_no_token_and_the_socket_anonymous() -> None:
@@ -356,19 +245,19 @@ async def test_empty_token_in_the_query_string_is_no_token_and_the_socket_anonym
         assert session_of(client).owner is None
 
 
-async def test_token_of_an_inactive_user_is_refused(opened: Any) -> None:
+async def test_token_of_an_inactive_user_is_refused(clients: list[AnyClient]) -> None:
     retired = await make_user("retired", active=False)
-    gql = await opened(TransportWS())
-    first = await gql.open({"token": await make_token(retired)})
-    assert first["code"] == REJECTED_CLOSE_CODE
+    code, _ = await refusal(clients, connection_params={"token": await make_token(retired)})
+    assert code == REJECTED_CLOSE_CODE
 
 
-async def test_refused_connection_leaves_the_others_working(alice: User, opened: Any) -> None:
-    good = await opened(TransportWS())
-    await good.open_acked({"token": await make_token(alice)})
-    bad = await opened(TransportWS())
-    assert (await bad.open({"token": "nope"}))["code"] == REJECTED_CLOSE_CODE
-    await good.subscribe("1", NOTE_CHANGED)
+async def test_refused_connection_leaves_the_others_working(
+    alice: User, clients: list[AnyClient]
+) -> None:
+    good = await typed_client(clients, connection_params={"token": await make_token(alice)})
+    code, _ = await refusal(clients, connection_params={"token": "nope"})
+    assert code == REJECTED_CLOSE_CODE
+    await good.subscribe(NOTE_CHANGED, operation_id="1")
     await wait_subscribed("notes")
     mine = await Note.objects.acreate(owner=alice, text="still here")
     assert note_data(await good.receive())["id"] == mine.pk
@@ -379,23 +268,23 @@ async def test_refused_connection_leaves_the_others_working(alice: User, opened:
 
 @override_settings(STRAWBERRY_MODEL_SUBS={"AUTHENTICATE": REQUIRED_HOOK})
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "stream"])
-async def test_unauthenticated_connection_is_refused_with_4403(protocol: str) -> None:
+async def test_unauthenticated_connection_is_refused_with_4403(
+    protocol: str, clients: list[AnyClient]
+) -> None:
     if protocol == "stream":
         await assert_stream_socket_refused("/ws")
     else:
-        gql = TransportWS()
-        try:
-            assert (await gql.open())["code"] == REJECTED_CLOSE_CODE
-        finally:
-            await gql.close()
+        code, _ = await refusal(clients)
+        assert code == REJECTED_CLOSE_CODE
 
 
 @override_settings(STRAWBERRY_MODEL_SUBS={"AUTHENTICATE": REQUIRED_HOOK})
-async def test_required_hook_accepts_a_session_or_a_token(alice: User, opened: Any) -> None:
+async def test_required_hook_accepts_a_session_or_a_token(
+    alice: User, clients: list[AnyClient]
+) -> None:
     async with StreamClient(application, headers=await session_headers(alice)) as by_cookie:
         assert session_of(by_cookie).owner == str(alice.pk)
     token = await make_token(alice)
     async with StreamClient(application, f"/ws?token={token}") as by_query:
         assert session_of(by_query).owner == str(alice.pk)
-    gql = await opened(TransportWS())
-    await gql.open_acked({"token": token})
+    await typed_client(clients, connection_params={"token": token})

@@ -10,13 +10,13 @@ from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient, override_settings
 
 from strawberry_model_subs import control
-from strawberry_model_subs.control import CHANNEL_NAME_RE
+from strawberry_model_subs.control import CHANNEL_NAME_RE, held_sockets
 from strawberry_model_subs.events import Action
 from strawberry_model_subs.exceptions import ControlError
 from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.layers import get_layer, is_process_local
 from strawberry_model_subs.testing import StreamClient, control_document
-from tests.conftest import group_members, wait_until
+from tests.conftest import group_members, session_of, wait_until
 from tests.testapp.asgi import application
 from tests.testapp.models import Category, Product, Review, Tag, Ticket
 
@@ -37,7 +37,7 @@ async def test_connect_frame_names_the_sockets_channel(stream_client: StreamClie
     channel_id = stream_client.channel_id
     assert channel_id is not None
     name = control.channel_name_of(channel_id)
-    assert name in control._sessions
+    assert name in held_sockets()
     assert CHANNEL_NAME_RE.match(name)
 
 
@@ -73,7 +73,7 @@ async def test_a_stream_socket_on_the_in_memory_layer_has_no_layer_queue(
         {"operation": "SUBSCRIBE", "action": "UPDATE", "channelId": stream_client.channel_id},
     )
     assert result["data"]["productSubscription"]["ok"] is True  # anonymous, like the socket
-    assert ("products", Action.UPDATE, None) in control._sessions[name].subscriptions
+    assert ("products", Action.UPDATE, None) in session_of(stream_client).subscriptions
     assert other_client.channel_id is not None
     other = control.channel_name_of(other_client.channel_id)
     assert name not in layer.channels
@@ -213,7 +213,7 @@ async def test_resubscribing_the_same_flow_replaces_its_fields(stream_client: St
     category = await Category.objects.acreate(name="x")
     assert payload(await stream_client.receive_event()) == ("create", {"id": category.pk})
     await stream_client.unsubscribe("categories", "CREATE")
-    assert get_hub().index == {}
+    assert get_hub().state().subscriptions == {}
 
 
 async def test_two_sockets_are_independent(
@@ -232,11 +232,12 @@ async def test_closing_a_socket_leaves_its_groups_and_the_hub_stops() -> None:
     async with StreamClient(application) as client:
         await client.subscribe("categories", "CREATE")
         await client.subscribe("products", "UPDATE", id=3)
-        assert set(hub.refs) == {"categories", "products"}
-        assert hub.channel in await group_members("sms.categories")
-    assert hub.index == {}
-    assert not hub.refs
-    await wait_until(lambda: hub.task is None, "the hub's receive loop to stop")
+        assert set(hub.state().references) == {"categories", "products"}
+        assert hub.state().channel in await group_members("sms.categories")
+    state = hub.state()
+    assert state.subscriptions == {}
+    assert not state.references
+    await wait_until(lambda: not hub.state().receiving, "the hub's receive loop to stop")
     assert not await group_members("sms.categories")
     assert not await group_members("sms.products")
 

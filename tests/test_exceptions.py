@@ -23,6 +23,9 @@ HIERARCHY = {
     "Rejected": "ModelSubsError",
     "ControlError": "ModelSubsError",
     "PermissionDenied": "ControlError",
+    "CursorError": "ControlError",
+    "CursorExpired": "CursorError",
+    "CursorInvalid": "CursorError",
     "FrameError": "ModelSubsError",
 }
 

@@ -32,6 +32,7 @@ def test_operation_kind(query: str, operation_name: str | None, kind: str) -> No
 
 def test_long_documents_are_not_cached() -> None:
     """A key holds the whole document: a client could otherwise pin megabytes in the cache."""
+    # Test-only seam: the cache is private; its size is what this test is about.
     execution._cached_kind.cache_clear()
     long_query = "{ productCount " + " " * 10_000 + "}"
     assert operation_kind(long_query, None) == "other"

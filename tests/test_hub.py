@@ -71,20 +71,21 @@ def test_discard_prunes_empty_buckets_and_reports_absence() -> None:
     assert hub.add(sink, "products", Action.UPDATE, "5", frozenset({"id"})) is False
     assert hub.discard(sink, "products", Action.UPDATE, "5") is True
     assert hub.discard(sink, "products", Action.UPDATE, "5") is False
-    assert hub.index == {}
+    assert hub.state().subscriptions == {}
 
 
 async def test_membership_is_reference_counted_per_stream() -> None:
     hub = get_hub()
     await hub.join("products")
     await hub.join("products")
-    assert hub.channel in await group_members("sms.products")
+    assert hub.state().references == {"products": 2}
+    assert hub.state().channel in await group_members("sms.products")
     await hub.leave("products")
-    assert hub.channel in await group_members("sms.products")
-    assert hub.task is not None
+    assert hub.state().channel in await group_members("sms.products")
+    assert hub.state().receiving
     await hub.leave("products")
     assert not await group_members("sms.products")
-    await wait_until(lambda: hub.task is None, "the hub's receive loop to stop")
+    await wait_until(lambda: not hub.state().receiving, "the hub's receive loop to stop")
 
 
 async def test_received_events_are_dispatched() -> None:

@@ -19,13 +19,11 @@ from strawberry.extensions import QueryDepthLimiter
 from strawberry_model_subs import session as session_module
 from strawberry_model_subs import subscription_type
 from strawberry_model_subs.consumers import GraphQLWSConsumer
-from strawberry_model_subs.testing import StreamClient, control_document
-from tests.conftest import make_user
+from strawberry_model_subs.testing import StreamClient, Subprotocol, control_document
+from tests.conftest import AnyClient, make_user, session_headers, typed_client, wait_subscribed
 from tests.testapp.asgi import application
 from tests.testapp.models import Category, Everything, Product
 from tests.testapp.schema import Mutation, Query
-
-from .test_auth import TransportWS, session_headers, wait_subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -70,7 +68,9 @@ async def test_stream_socket_holds_at_most_max_subscriptions_and_stays_usable() 
         await client.assert_no_frame()
 
 
-async def test_typed_subscriptions_beyond_the_consumers_limit_get_an_error() -> None:
+async def test_typed_subscriptions_beyond_the_consumers_limit_get_an_error(
+    clients: list[AnyClient],
+) -> None:
     limited = AuthMiddlewareStack(
         GraphQLWSConsumer.as_asgi(
             schema=strawberry.Schema(
@@ -79,23 +79,19 @@ async def test_typed_subscriptions_beyond_the_consumers_limit_get_an_error() -> 
             max_subscriptions_per_connection=2,
         )
     )
-    gql = TransportWS(limited)
-    try:
-        await gql.open_acked()
-        for op in ("1", "2", "3"):
-            await gql.subscribe(op, "subscription { categoryChanged { data { name } } }")
-        message = await gql.receive()
-        assert message == {
-            "id": "3",
-            "type": "error",
-            "payload": [{"message": "Subscription limit reached"}],
-        }
-        await wait_subscribed("categories", 2)
-        await Category.objects.acreate(name="Hot")
-        received = sorted([(await gql.receive())["id"] for _ in range(2)])
-        assert received == ["1", "2"]
-    finally:
-        await gql.close()
+    gql = await typed_client(clients, limited)
+    for op in ("1", "2", "3"):
+        await gql.subscribe("subscription { categoryChanged { data { name } } }", operation_id=op)
+    message = await gql.receive()
+    assert message == {
+        "id": "3",
+        "type": "error",
+        "payload": [{"message": "Subscription limit reached"}],
+    }
+    await wait_subscribed("categories", 2)
+    await Category.objects.acreate(name="Hot")
+    received = sorted([(await gql.receive())["id"] for _ in range(2)])
+    assert received == ["1", "2"]
 
 
 # -- frame size -----------------------------------------------------------------------------------
@@ -120,7 +116,7 @@ async def test_stream_frame_over_max_frame_size_gets_an_error_and_the_socket_sta
         "errors": [{"message": "frame too large: at most 1000 characters (MAX_FRAME_SIZE)"}],
     }
     assert await client.receive_response() == too_large
-    await client.communicator.send_to(bytes_data=b"\x00" * 1001)
+    await client.send_bytes(b"\x00" * 1001)
     assert await client.receive_response() == too_large
     result = await client.subscribe("categories", "CREATE", fields=["name"])
     assert result["ok"], result
@@ -131,20 +127,15 @@ async def test_stream_frame_over_max_frame_size_gets_an_error_and_the_socket_sta
 @override_settings(STRAWBERRY_MODEL_SUBS={"MAX_FRAME_SIZE": 300})
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
 async def test_subscription_protocol_frame_over_max_frame_size_closes_with_1009(
-    protocol: str,
+    protocol: Subprotocol, clients: list[AnyClient]
 ) -> None:
-    gql = TransportWS(protocol=protocol)
-    try:
-        await gql.open_acked()
-        kind = "subscribe" if protocol == "graphql-transport-ws" else "start"
-        query = {"query": "subscription { categoryChanged { data { name } } }"}
-        await gql.ws.send_to(text_data=padded({"id": "1", "type": kind, "payload": query}, 300))
-        await wait_subscribed("categories")  # a frame of exactly the limit is taken
-        big = padded({"id": "2", "type": kind, "payload": query}, 301)
-        await gql.ws.send_to(text_data=big)
-        assert await gql.output() == {"type": "websocket.close", "code": 1009}
-    finally:
-        await gql.close()
+    gql = await typed_client(clients, subprotocol=protocol)
+    kind = "subscribe" if protocol == "graphql-transport-ws" else "start"
+    query = {"query": "subscription { categoryChanged { data { name } } }"}
+    await gql.send_text(padded({"id": "1", "type": kind, "payload": query}, 300))
+    await wait_subscribed("categories")  # a frame of exactly the limit is taken
+    await gql.send_text(padded({"id": "2", "type": kind, "payload": query}, 301))
+    assert await gql.receive_close() == (1009, "")
 
 
 # -- control operations per second ----------------------------------------------------------------
@@ -231,27 +222,23 @@ SHALLOW = "subscription { everythingChanged { data { charField } } }"
 
 
 @pytest.mark.parametrize("protocol", ["graphql-transport-ws", "graphql-ws"])
-async def test_typed_subscription_deeper_than_the_depth_limit_is_refused(protocol: str) -> None:
-    gql = TransportWS(depth_limited, protocol=protocol)
-    try:
-        await gql.open_acked()
-        await gql.subscribe("deep", TOO_DEEP)
-        message = await gql.receive()
-        assert message["id"] == "deep"
-        assert message["type"] == "error"
-        errors = (
-            message["payload"] if isinstance(message["payload"], list) else [message["payload"]]
-        )
-        assert errors[0]["message"] == "'Deep' exceeds maximum operation depth of 2"
-        await gql.subscribe("shallow", SHALLOW)
-        await wait_subscribed("everything")
-        await Everything.objects.acreate(char_field="within the limit")
-        message = await gql.receive()
-        assert message["id"] == "shallow"
-        data = message["payload"]["data"]["everythingChanged"]["data"]
-        assert data == {"charField": "within the limit"}
-    finally:
-        await gql.close()
+async def test_typed_subscription_deeper_than_the_depth_limit_is_refused(
+    protocol: Subprotocol, clients: list[AnyClient]
+) -> None:
+    gql = await typed_client(clients, depth_limited, subprotocol=protocol)
+    await gql.subscribe(TOO_DEEP, operation_id="deep")
+    message = await gql.receive()
+    assert message["id"] == "deep"
+    assert message["type"] == "error"
+    errors = message["payload"] if isinstance(message["payload"], list) else [message["payload"]]
+    assert errors[0]["message"] == "'Deep' exceeds maximum operation depth of 2"
+    await gql.subscribe(SHALLOW, operation_id="shallow")
+    await wait_subscribed("everything")
+    await Everything.objects.acreate(char_field="within the limit")
+    message = await gql.receive()
+    assert message["id"] == "shallow"
+    data = message["payload"]["data"]["everythingChanged"]["data"]
+    assert data == {"charField": "within the limit"}
 
 
 flat_schema = strawberry.Schema(
@@ -339,7 +326,9 @@ async def test_consumer_refuses_a_cross_origin_stream_socket_handshake(
             await ws.disconnect()
 
 
-async def test_consumer_allowed_origins_accepts_a_listed_origin_on_both_protocols() -> None:
+async def test_consumer_allowed_origins_accepts_a_listed_origin_on_both_protocols(
+    clients: list[AnyClient],
+) -> None:
     consumer = AuthMiddlewareStack(
         GraphQLWSConsumer.as_asgi(
             schema=depth_limited_schema, allowed_origins=["http://partner.example"]
@@ -348,8 +337,4 @@ async def test_consumer_allowed_origins_accepts_a_listed_origin_on_both_protocol
     headers = [(b"origin", b"http://partner.example"), (b"host", b"testserver")]
     async with StreamClient(consumer, headers=headers) as client:
         assert client.channel_id
-    gql = TransportWS(consumer, headers=headers)
-    try:
-        await gql.open_acked()
-    finally:
-        await gql.close()
+    await typed_client(clients, consumer, headers=headers)

@@ -7,8 +7,7 @@ import asyncio
 import pytest
 
 from strawberry_model_subs.outbox import SLOW_CONSUMER_CLOSE_CODE, Outbox
-
-from .test_auth import subs_settings
+from tests.conftest import subs_settings
 
 
 class Socket:

@@ -18,7 +18,6 @@ import json
 import statistics
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,20 +31,20 @@ from django.test import AsyncClient
 from strawberry_model_subs import control
 from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.registry import registration_for_stream
-from strawberry_model_subs.testing import StreamClient, control_document
+from strawberry_model_subs.testing import StreamClient, TypedClient, control_document
 from strawberry_model_subs.typegen import enum_member
-from tests.conftest import make_user
+from tests.conftest import (
+    AnyClient,
+    make_token,
+    make_user,
+    session_headers,
+    subs_settings,
+    typed_client,
+    wait_subscribed,
+)
 from tests.testapp.asgi import application
 from tests.testapp.models import Note
 from tests.testapp.serializers import PUBLIC_NOTE_FIELDS, IsOwner
-
-from .test_auth import (
-    TransportWS,
-    make_token,
-    session_headers,
-    subs_settings,
-    wait_subscribed,
-)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,19 +72,7 @@ async def boss() -> User:
     return await make_user("boss", staff=True)
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[Any]]:
-    """Stream and transport clients to close when the test ends (append them)."""
-    opened: list[Any] = []
-    yield opened
-    for client in opened:
-        if isinstance(client, StreamClient):
-            await client.disconnect()
-        else:
-            await client.close()
-
-
-async def stream_client(opened: list[Any], user: User | None = None) -> StreamClient:
+async def stream_client(opened: list[AnyClient], user: User | None = None) -> StreamClient:
     headers = await session_headers(user) if user is not None else None
     client = StreamClient(application, headers=headers)
     await client.connect()
@@ -93,10 +80,9 @@ async def stream_client(opened: list[Any], user: User | None = None) -> StreamCl
     return client
 
 
-async def transport(opened: list[Any], user: User | None = None) -> TransportWS:
-    client = TransportWS(headers=await session_headers(user) if user is not None else None)
-    opened.append(client)
-    return await client.open_acked()
+async def transport(opened: list[AnyClient], user: User | None = None) -> TypedClient:
+    headers = await session_headers(user) if user is not None else None
+    return await typed_client(opened, headers=headers)
 
 
 def frame_data(frame: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -134,7 +120,7 @@ async def post_control(
 
 
 async def test_anonymous_stream_socket_is_refused_a_stream_that_requires_authentication(
-    alice: User, clients: list[Any]
+    alice: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients)
     result = await client.subscribe("notes", "ALL_ACTIONS")
@@ -144,7 +130,7 @@ async def test_anonymous_stream_socket_is_refused_a_stream_that_requires_authent
 
 
 async def test_owner_stream_socket_receives_its_own_notes_only(
-    alice: User, bob: User, clients: list[Any]
+    alice: User, bob: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients, alice)
     result = await client.subscribe("notes", "ALL_ACTIONS", fields=["id", "text"])
@@ -162,7 +148,7 @@ async def test_owner_stream_socket_receives_its_own_notes_only(
 
 
 async def test_staff_stream_socket_receives_every_note_with_its_secret(
-    alice: User, boss: User, clients: list[Any]
+    alice: User, boss: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients, boss)
     assert (await client.subscribe("notes", "CREATE"))["ok"]
@@ -174,7 +160,7 @@ async def test_staff_stream_socket_receives_every_note_with_its_secret(
 
 
 async def test_stream_subscription_asking_for_a_forbidden_field_is_refused(
-    alice: User, clients: list[Any]
+    alice: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients, alice)
     result = await client.subscribe("notes", "ALL_ACTIONS", fields=["id", "secret"])
@@ -184,7 +170,7 @@ async def test_stream_subscription_asking_for_a_forbidden_field_is_refused(
 
 
 async def test_stream_subscription_without_fields_gets_only_the_allowed_fields(
-    alice: User, clients: list[Any]
+    alice: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients, alice)
     assert (await client.subscribe("notes", "CREATE"))["ok"]
@@ -196,7 +182,7 @@ async def test_stream_subscription_without_fields_gets_only_the_allowed_fields(
 
 
 async def test_event_filter_gives_an_anonymous_socket_the_shared_notes_only(
-    alice: User, clients: list[Any]
+    alice: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients)
     assert (await client.subscribe("note-feed", "ALL_ACTIONS", fields=["id", "shared"]))["ok"]
@@ -211,7 +197,7 @@ async def test_event_filter_gives_an_anonymous_socket_the_shared_notes_only(
 
 
 async def test_event_filter_gives_a_user_socket_shared_notes_and_its_own(
-    alice: User, bob: User, clients: list[Any]
+    alice: User, bob: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients, alice)
     assert (await client.subscribe("note-feed", "CREATE", fields=["id"]))["ok"]
@@ -229,24 +215,26 @@ async def test_event_filter_gives_a_user_socket_shared_notes_and_its_own(
 
 
 async def test_typed_anonymous_subscription_is_a_permission_denied_error(
-    alice: User, clients: list[Any]
+    alice: User, clients: list[AnyClient]
 ) -> None:
     gql = await transport(clients)
-    await gql.subscribe("1", "subscription { noteChanged { data { id } } }")
+    await gql.subscribe("subscription { noteChanged { data { id } } }", operation_id="1")
     message = await gql.receive()
     assert message["type"] == "error"
     assert message["id"] == "1"
     assert [e["message"] for e in message["payload"]] == [DENIED_NOTES]
-    assert "notes" not in get_hub().refs
+    assert "notes" not in get_hub().state().references
     await Note.objects.acreate(owner=alice, text="private")
-    assert await gql.ws.receive_nothing(timeout=0.2)
+    await gql.assert_no_message(timeout=0.2)
 
 
 async def test_typed_owner_receives_create_update_delete_of_own_notes_only(
-    alice: User, bob: User, clients: list[Any]
+    alice: User, bob: User, clients: list[AnyClient]
 ) -> None:
     gql = await transport(clients, alice)
-    await gql.subscribe("1", "subscription { noteChanged { action data { id text } } }")
+    await gql.subscribe(
+        "subscription { noteChanged { action data { id text } } }", operation_id="1"
+    )
     await wait_subscribed("notes")
     theirs = await Note.objects.acreate(owner=bob, text="bob's")
     mine = await Note.objects.acreate(owner=alice, text="a")
@@ -263,14 +251,16 @@ async def test_typed_owner_receives_create_update_delete_of_own_notes_only(
         {"action": "UPDATE", "data": {"id": pk, "text": "b"}},
         {"action": "DELETE", "data": {"id": pk, "text": "b"}},
     ]
-    assert await gql.ws.receive_nothing(timeout=0.2)
+    await gql.assert_no_message(timeout=0.2)
 
 
 async def test_typed_staff_receives_every_note_with_its_secret(
-    alice: User, boss: User, clients: list[Any]
+    alice: User, boss: User, clients: list[AnyClient]
 ) -> None:
     gql = await transport(clients, boss)
-    await gql.subscribe("1", "subscription { noteChanged { data { id owner secret } } }")
+    await gql.subscribe(
+        "subscription { noteChanged { data { id owner secret } } }", operation_id="1"
+    )
     await wait_subscribed("notes")
     note = await Note.objects.acreate(owner=alice, text="hers", secret="s3")
     assert changed(await gql.receive()) == {
@@ -292,25 +282,25 @@ FORBIDDEN_SELECTIONS = {
     "query", list(FORBIDDEN_SELECTIONS.values()), ids=list(FORBIDDEN_SELECTIONS)
 )
 async def test_typed_selection_of_a_forbidden_field_is_a_permission_denied_error(
-    alice: User, clients: list[Any], query: str
+    alice: User, clients: list[AnyClient], query: str
 ) -> None:
     gql = await transport(clients, alice)
-    await gql.subscribe("1", query)
+    await gql.subscribe(query, operation_id="1")
     message = await gql.receive()
     assert message["type"] == "error", message
     assert DENIED_SECRET in message["payload"][0]["message"]
     await Note.objects.acreate(owner=alice, text="mine", secret="s3")
-    assert await gql.ws.receive_nothing(timeout=0.2)
+    await gql.assert_no_message(timeout=0.2)
 
 
 async def test_typed_secret_inside_a_fragment_named_like_an_allowed_field_is_refused(
-    alice: User, clients: list[Any]
+    alice: User, clients: list[AnyClient]
 ) -> None:
     """``fragment text on NoteData { secret }``: a valid document; the secret must not leak."""
     gql = await transport(clients, alice)
     await gql.subscribe(
-        "1",
         "subscription { noteChanged { data { ...text } } } fragment text on NoteData { secret }",
+        operation_id="1",
     )
     with contextlib.suppress(AssertionError):  # refused: the error is read below
         await wait_subscribed("notes", 1)
@@ -327,24 +317,24 @@ async def test_typed_secret_inside_a_fragment_named_like_an_allowed_field_is_ref
     ids=["named-fragment", "typename"],
 )
 async def test_typed_allowed_fields_through_a_named_fragment_or_typename_are_accepted(
-    alice: User, clients: list[Any], selection: str
+    alice: User, clients: list[AnyClient], selection: str
 ) -> None:
     """Apollo Client adds ``__typename`` to every selection set by default."""
     gql = await transport(clients, alice)
-    await gql.subscribe("1", "subscription { noteChanged { data " + selection)
+    await gql.subscribe("subscription { noteChanged { data " + selection, operation_id="1")
     await wait_subscribed("notes")
     note = await Note.objects.acreate(owner=alice, text="mine")
     assert changed(await gql.receive())["data"]["id"] == note.pk
 
 
 async def test_typed_event_filter_gives_shared_notes_to_anonymous_and_own_notes_to_owners(
-    alice: User, bob: User, clients: list[Any]
+    alice: User, bob: User, clients: list[AnyClient]
 ) -> None:
     anonymous = await transport(clients)
     owner = await transport(clients, alice)
     query = "subscription { noteFeedChanged { data { id } } }"
-    await anonymous.subscribe("1", query)
-    await owner.subscribe("1", query)
+    await anonymous.subscribe(query, operation_id="1")
+    await owner.subscribe(query, operation_id="1")
     await wait_subscribed("note-feed", 2)
     await Note.objects.acreate(owner=bob, text="bob's private")  # reaches nobody here
     alices = await Note.objects.acreate(owner=alice, text="alice's private")
@@ -352,15 +342,15 @@ async def test_typed_event_filter_gives_shared_notes_to_anonymous_and_own_notes_
     assert changed(await anonymous.receive(), "noteFeedChanged")["data"] == {"id": shared.pk}
     assert changed(await owner.receive(), "noteFeedChanged")["data"] == {"id": alices.pk}
     assert changed(await owner.receive(), "noteFeedChanged")["data"] == {"id": shared.pk}
-    assert await anonymous.ws.receive_nothing(timeout=0.1)
-    assert await owner.ws.receive_nothing(timeout=0.1)
+    await anonymous.assert_no_message(timeout=0.1)
+    await owner.assert_no_message(timeout=0.1)
 
 
 # -- the cost of the object-level rules -----------------------------------------------------------
 
 
 async def test_object_rule_is_asked_once_per_event_and_user_however_many_subscriptions(
-    alice: User, bob: User, boss: User, clients: list[Any], monkeypatch: pytest.MonkeyPatch
+    alice: User, bob: User, boss: User, clients: list[AnyClient], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[tuple[int, int]] = []
     original = IsOwner.has_object_permission
@@ -376,13 +366,13 @@ async def test_object_rule_is_asked_once_per_event_and_user_however_many_subscri
         for _ in range(sockets):
             gql = await transport(clients, user)
             for op in range(per_connection):
-                await gql.subscribe(str(op), query)
+                await gql.subscribe(query, operation_id=str(op))
                 subscriptions += 1
     await wait_subscribed("notes", subscriptions)
     note = await Note.objects.acreate(owner=alice, text="one event")
     received = [changed(await c.receive()) for c in clients[:2] for _ in range(2)]
     received.append(changed(await clients[3].receive()))  # boss
-    assert await clients[2].ws.receive_nothing(timeout=0.1)  # bob
+    await clients[2].assert_no_message(timeout=0.1)  # bob
     assert all(event["data"] == {"id": note.pk} for event in received)
     assert sorted(calls) == sorted([(alice.pk, note.pk), (bob.pk, note.pk), (boss.pk, note.pk)])
 
@@ -407,7 +397,7 @@ async def test_streams_without_object_rules_skip_the_per_event_check() -> None:
     ids=["another-user", "anonymous-requester-of-a-users-socket", "user-of-an-anonymous-socket"],
 )
 async def test_control_over_http_of_a_socket_of_another_user_is_refused_and_the_socket_untouched(
-    owner: str | None, requester: str | None, alice: User, bob: User, clients: list[Any]
+    owner: str | None, requester: str | None, alice: User, bob: User, clients: list[AnyClient]
 ) -> None:
     users = {"alice": alice, "bob": bob, None: None}
     client = await stream_client(clients, users[owner])
@@ -421,7 +411,7 @@ async def test_control_over_http_of_a_socket_of_another_user_is_refused_and_the_
 
 
 async def test_control_by_another_users_graphql_transport_ws_connection_is_refused(
-    alice: User, bob: User, clients: list[Any]
+    alice: User, bob: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients, alice)
     gql = await transport(clients, bob)
@@ -430,14 +420,14 @@ async def test_control_by_another_users_graphql_transport_ws_connection_is_refus
         "action": "ALL_ACTIONS",
         "channelId": client.channel_id,
     }
-    await gql.subscribe("1", control_document("note-feed"), variables)
+    await gql.subscribe(control_document("note-feed"), variables, operation_id="1")
     answer = changed(await gql.receive(), "noteFeedSubscription")
     assert (answer["ok"], answer["error"]) == (False, NOT_YOURS)
     await client.assert_no_frame()
 
 
 async def test_control_by_the_sockets_own_user_over_http_is_accepted(
-    alice: User, clients: list[Any]
+    alice: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients, alice)
     http = AsyncClient()
@@ -452,7 +442,7 @@ async def test_control_by_the_sockets_own_user_over_http_is_accepted(
 
 
 async def test_control_by_an_anonymous_requester_of_an_anonymous_socket_is_accepted(
-    alice: User, clients: list[Any]
+    alice: User, clients: list[AnyClient]
 ) -> None:
     client = await stream_client(clients)
     assert client.channel_id is not None
@@ -464,7 +454,7 @@ async def test_control_by_an_anonymous_requester_of_an_anonymous_socket_is_accep
 
 
 @subs_settings(CONTROL_TIMEOUT=0.5)  # Redis: the closed socket's id is asked over the layer
-async def test_channel_ids_cannot_be_guessed_or_altered(clients: list[Any]) -> None:
+async def test_channel_ids_cannot_be_guessed_or_altered(clients: list[AnyClient]) -> None:
     """Ids are distinct, signed, and any one-character change or another key's signature is
     refused, as is the id of a closed socket."""
     sockets = [await stream_client(clients) for _ in range(50)]
@@ -561,15 +551,16 @@ async def open_subscriber(protocol: str, sub: Sub, auth: dict[int, Any], index: 
             assert result["error"] in (DENIED_NOTES, DENIED_SECRET), result
     else:
         headers = user_auth["cookie"] if user_auth and not by_token else None
-        client = TransportWS(headers=headers)
         payload = {"token": user_auth["token"]} if by_token and user_auth else None
-        await client.open_acked(payload)
-        sub.client = client
+        typed = TypedClient(application, headers=headers, connection_params=payload)
+        await typed.connect()
+        sub.client = typed
         # A typed subscription has no "all I may read": a user's selects exactly those fields.
         selection = " ".join(sub.expected_fields()) if sub.user is not None else "id"
         action = "" if sub.action == "ALL_ACTIONS" else f"(action: {sub.action})"
-        await client.subscribe(
-            "1", f"subscription {{ noteChanged{action} {{ action data {{ {selection} }} }} }}"
+        await typed.subscribe(
+            f"subscription {{ noteChanged{action} {{ action data {{ {selection} }} }} }}",
+            operation_id="1",
         )
 
 
@@ -592,7 +583,7 @@ async def assert_silent(protocol: str, sub: Sub) -> None:
     if protocol == "stream":
         await sub.client.assert_no_frame(timeout=0.3)
     else:
-        assert await sub.client.ws.receive_nothing(timeout=0.3), sub
+        await sub.client.assert_no_message(timeout=0.3)
 
 
 @pytest.mark.parametrize(
@@ -733,10 +724,7 @@ async def test_1000_subscribers_of_mixed_rights_get_exactly_what_each_may_see(
     finally:
         for sub in subs:
             if sub.client is not None:
-                if protocol == "stream":
-                    await sub.client.disconnect()
-                else:
-                    await sub.client.close()
+                await sub.client.disconnect()
         # The sockets did their database work in asgiref's executor thread: close its connection,
         # or PostgreSQL cannot drop the test database at the end of the run.
         await sync_to_async(connections.close_all)()

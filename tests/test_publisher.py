@@ -213,7 +213,7 @@ class HeldHandOver:
 
 @pytest.fixture
 def held_hand_over() -> Iterator[HeldHandOver]:
-    original = capture._sink
+    original = capture._sink  # test-only seam: the sink set_sink replaces, to wrap and restore
     assert original is not None
     held = HeldHandOver()
 

@@ -412,7 +412,7 @@ def test_name_override_names_every_generated_type_and_field(decorate: Decorate) 
     schema = strawberry.Schema(query=Query, subscription=subscription_type(cls))
     assert object_fields(schema, "ItemData") == ["id", "name"]
     assert enum_members(schema, "ItemFields") == ["ID", "NAME"]
-    assert object_fields(schema, "ItemEvent") == ["stream", "action", "model", "data"]
+    assert object_fields(schema, "ItemEvent") == ["stream", "action", "model", "data", "cursor"]
     assert object_fields(schema, "Subscription") == ["itemSubscription", "itemChanged"]
     graphql_schema = build_schema(schema.as_str())
     for suffix in ("Data", "Fields", "Event"):
@@ -480,7 +480,7 @@ def test_exclude_with_a_declared_extra_field(decorate: Decorate) -> None:
     assert enum_members(schema, "ExtraReviewFields") == ["ID", "PRODUCT_NAME", "RATING"]
 
 
-def test_event_type_holds_stream_action_model_and_data() -> None:
+def test_event_type_holds_stream_action_model_data_and_cursor() -> None:
     graphql_schema = build_schema(testapp_schema.as_str())
     event_type = graphql_schema.get_type("ProductEvent")
     assert isinstance(event_type, GraphQLObjectType)
@@ -489,6 +489,7 @@ def test_event_type_holds_stream_action_model_and_data() -> None:
         "action": "Action!",
         "model": "String!",
         "data": "ProductData!",
+        "cursor": "String!",
     }
     assert event_type.description == "Product Subscription"
 
@@ -538,16 +539,19 @@ def test_control_and_changed_fields_have_the_designed_arguments() -> None:
         "channelId": "String!",
         "id": "ID",
         "data": "[ProductFields!]",
+        "after": "String",
     }
     assert str(control.type) == "SubscriptionResult!"
     changed = subscription.fields["productChanged"]
     assert {name: str(arg.type) for name, arg in changed.args.items()} == {
         "action": "Action!",
         "id": "ID",
+        "after": "String",
     }
     assert str(changed.type) == "ProductEvent!"
     assert (
-        "productChanged(action: Action! = ALL_ACTIONS, id: ID = null): ProductEvent!"
+        "productChanged(action: Action! = ALL_ACTIONS, id: ID = null, after: String = null): "
+        "ProductEvent!"
         in testapp_schema.as_str()
     )
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 import gc
 import json
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from strawberry_model_subs import shared
 from strawberry_model_subs.hub import get_hub
-from strawberry_model_subs.shared import DirectSink, SharedOperation
-from tests.conftest import wait_until
+from strawberry_model_subs.shared import DirectSink, SharedOperation, shared_operations
+from strawberry_model_subs.testing import Subprotocol, TypedClient
+from tests.conftest import AnyClient, subs_settings, typed_client, wait_subscribed, wait_until
 from tests.testapp.models import Category
-
-from .test_auth import TransportWS, subs_settings, wait_subscribed
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,6 +24,7 @@ BY_NAME = "subscription ($action: Action!) { categoryChanged(action: $action) { 
 def executions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     """(id of the SharedOperation, id of the event) of every shared execution."""
     calls: list[tuple[int, int]] = []
+    # Test-only seam: the one place an execution happens, counted to prove it is shared.
     execute = SharedOperation._execute
 
     def counting(self: SharedOperation, event: Any) -> str:
@@ -37,31 +35,32 @@ def executions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
     return calls
 
 
-@pytest.fixture
-async def clients() -> AsyncIterator[list[TransportWS]]:
-    opened: list[TransportWS] = []
-    yield opened
-    for client in opened:
-        await client.close()
+async def connect(
+    clients: list[AnyClient], protocol: Subprotocol = "graphql-transport-ws"
+) -> TypedClient:
+    return await typed_client(clients, subprotocol=protocol)
 
 
-async def connect(clients: list[TransportWS], protocol: str = "graphql-transport-ws") -> Any:
-    client = await TransportWS(protocol=protocol).open_acked()
-    clients.append(client)
-    return client
+async def ping(client: TypedClient) -> None:
+    """Send a ping and check that the pong is the next message: everything sent before it was
+    handled, and answered with nothing."""
+    await client.send_text(json.dumps({"type": "ping"}))
+    assert await client.receive() == {"type": "pong"}
 
 
 def direct_sinks(stream: str) -> list[DirectSink]:
+    # Test-only seam: the sinks themselves (their operation, outbox and target) are what these
+    # tests examine; Hub.state() counts subscriptions but does not hand out the sinks.
     buckets = get_hub().index.get(stream, {})
     return [sink for bucket in buckets.values() for sink in bucket if isinstance(sink, DirectSink)]
 
 
 async def test_identical_operations_are_executed_once_per_event(
-    clients: list[TransportWS], executions: list[tuple[int, int]]
+    clients: list[AnyClient], executions: list[tuple[int, int]]
 ) -> None:
     subscribers = [await connect(clients) for _ in range(5)]
     for number, client in enumerate(subscribers):
-        await client.subscribe(f"op{number}", BY_NAME, {"action": "CREATE"})
+        await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id=f"op{number}")
     await wait_subscribed("categories", 5)
     await Category.objects.acreate(name="shared")
     for number, client in enumerate(subscribers):
@@ -76,12 +75,14 @@ async def test_identical_operations_are_executed_once_per_event(
 
 
 async def test_other_variables_or_documents_are_executed_apart(
-    clients: list[TransportWS], executions: list[tuple[int, int]]
+    clients: list[AnyClient], executions: list[tuple[int, int]]
 ) -> None:
     first, second, third = [await connect(clients) for _ in range(3)]
-    await first.subscribe("1", BY_NAME, {"action": "CREATE"})
-    await second.subscribe("1", BY_NAME, {"action": "ALL_ACTIONS"})
-    await third.subscribe("1", "subscription { c: categoryChanged { action data { id } } }")
+    await first.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="1")
+    await second.subscribe(BY_NAME, {"action": "ALL_ACTIONS"}, operation_id="1")
+    await third.subscribe(
+        "subscription { c: categoryChanged { action data { id } } }", operation_id="1"
+    )
     await wait_subscribed("categories", 3)
     category = await Category.objects.acreate(name="apart")
     answers = [(await client.receive())["payload"]["data"] for client in (first, second, third)]
@@ -95,10 +96,10 @@ async def test_other_variables_or_documents_are_executed_apart(
 
 
 async def test_graphql_ws_gets_data_messages_from_the_shared_execution(
-    clients: list[TransportWS],
+    clients: list[AnyClient],
 ) -> None:
     client = await connect(clients, "graphql-ws")
-    await client.subscribe("legacy", BY_NAME, {"action": "CREATE"})
+    await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="legacy")
     await wait_subscribed("categories")
     await Category.objects.acreate(name="old client")
     assert await client.receive() == {
@@ -109,48 +110,45 @@ async def test_graphql_ws_gets_data_messages_from_the_shared_execution(
     assert direct_sinks("categories")
 
 
-async def test_complete_drops_the_sink_and_its_queued_frames(clients: list[TransportWS]) -> None:
+async def test_complete_drops_the_sink_and_its_queued_frames(clients: list[AnyClient]) -> None:
     client = await connect(clients)
-    await client.subscribe("gone", BY_NAME, {"action": "CREATE"})
+    await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="gone")
     await wait_subscribed("categories")
     (sink,) = direct_sinks("categories")
     outbox, prefix = sink.target.outbox, sink.target.prefix
     outbox.frames = deque([prefix + "{}}"])  # queued, as if the socket were slow
-    await client.ws.send_json_to({"id": "gone", "type": "complete"})
-    await client.ws.send_json_to({"type": "ping"})
-    assert await client.receive() == {"type": "pong"}
-    hub = get_hub()
+    await client.complete("gone")
+    await ping(client)
     assert not direct_sinks("categories")
-    assert "categories" not in hub.refs
+    assert "categories" not in get_hub().state().references
     assert not any(frame.startswith(prefix) for frame in outbox.frames)
     assert not sink.target.active
     sink.push(object(), None)  # type: ignore[arg-type]  # a late dispatch: nothing is queued
     assert not outbox.frames
 
 
-async def test_a_reused_operation_id_gets_each_event_once(clients: list[TransportWS]) -> None:
+async def test_a_reused_operation_id_gets_each_event_once(clients: list[AnyClient]) -> None:
     client = await connect(clients)
-    await client.subscribe("same", BY_NAME, {"action": "CREATE"})
+    await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="same")
     await wait_subscribed("categories")
-    await client.ws.send_json_to({"id": "same", "type": "complete"})
-    await client.subscribe("same", BY_NAME, {"action": "CREATE"})  # before the first has ended
-    await client.ws.send_json_to({"type": "ping"})
-    assert await client.receive() == {"type": "pong"}
+    await client.complete("same")
+    # Before the first has ended:
+    await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="same")
+    await ping(client)
     await wait_until(lambda: len(direct_sinks("categories")) == 1, "one subscription left")
     await Category.objects.acreate(name="once")
     assert (await client.receive())["payload"]["data"] == {
         "categoryChanged": {"data": {"name": "once"}}
     }
-    await client.ws.send_json_to({"type": "ping"})
-    assert await client.receive() == {"type": "pong"}  # and no second frame before it
+    await ping(client)  # and no second frame before it
 
 
 @subs_settings(SHARE_TYPED_EXECUTION=False)
 async def test_sharing_can_be_turned_off(
-    clients: list[TransportWS], executions: list[tuple[int, int]]
+    clients: list[AnyClient], executions: list[tuple[int, int]]
 ) -> None:
     client = await connect(clients)
-    await client.subscribe("1", BY_NAME, {"action": "CREATE"})
+    await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="1")
     await wait_subscribed("categories")
     assert not direct_sinks("categories")
     await Category.objects.acreate(name="per subscriber")
@@ -160,22 +158,24 @@ async def test_sharing_can_be_turned_off(
 
 
 async def test_a_shared_operation_is_forgotten_with_its_last_subscriber(
-    clients: list[TransportWS],
+    clients: list[AnyClient],
 ) -> None:
+    gc.collect()  # operations of earlier tests that nothing holds any more are forgotten
+    before = shared_operations()
     first, second = await connect(clients), await connect(clients)
     for client in (first, second):
-        await client.subscribe("1", BY_NAME, {"action": "CREATE"})
+        await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="1")
     await wait_subscribed("categories", 2)
-    key = (BY_NAME, None, json.dumps({"action": "CREATE"}))
-    operation = shared._shared[key]
-    assert {sink.operation for sink in direct_sinks("categories")} == {operation}
-    del operation
-    await first.close()
+    assert shared_operations() == before + 1
+    assert len({sink.operation for sink in direct_sinks("categories")}) == 1
+    await first.disconnect()
     clients.remove(first)
-    await wait_until(lambda: get_hub().refs.get("categories") == 1, "the first to be dropped")
-    assert key in shared._shared  # the second still holds it
-    await second.close()
-    clients.remove(second)
-    await wait_until(lambda: "categories" not in get_hub().refs, "the second to be dropped")
+    hub = get_hub()
+    await wait_until(lambda: hub.state().references.get("categories") == 1, "the first to go")
     gc.collect()
-    assert key not in shared._shared
+    assert shared_operations() == before + 1  # the second still holds it
+    await second.disconnect()
+    clients.remove(second)
+    await wait_until(lambda: "categories" not in hub.state().references, "the second to go")
+    gc.collect()
+    assert shared_operations() == before

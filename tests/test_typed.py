@@ -10,7 +10,7 @@ from channels.testing import WebsocketCommunicator
 
 from strawberry_model_subs.consumers import GraphQLWSConsumer
 from strawberry_model_subs.hub import get_hub
-from tests.conftest import group_members, wait_until
+from tests.conftest import group_members, wait_subscribed, wait_until
 from tests.testapp.asgi import application
 from tests.testapp.models import Category, Everything, Product
 from tests.testapp.schema import schema
@@ -34,14 +34,6 @@ async def gql_ws() -> AsyncIterator[WebsocketCommunicator]:
 async def subscribe(ws: WebsocketCommunicator, op_id: str, query: str, **variables: Any) -> None:
     await ws.send_json_to(
         {"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}}
-    )
-
-
-async def wait_subscribed(stream: str, count: int = 1) -> None:
-    """Typed subscriptions have no ack: wait (bounded) until the hub holds their references."""
-    hub = get_hub()
-    await wait_until(
-        lambda: hub.refs.get(stream, 0) >= count, f"a subscription to {stream!r} in the hub"
     )
 
 
@@ -108,7 +100,9 @@ async def test_complete_of_one_subscription_leaves_its_sibling_running(
     await subscribe(gql_ws, "b", query)
     await wait_subscribed("categories", count=2)
     await gql_ws.send_json_to({"id": "a", "type": "complete"})
-    await wait_until(lambda: get_hub().refs.get("categories") == 1, "one reference left")
+    await wait_until(
+        lambda: get_hub().state().references.get("categories") == 1, "one reference left"
+    )
     await Category.objects.acreate(name="after complete")
     message = await next_message(gql_ws)
     assert message == {
@@ -129,9 +123,9 @@ async def test_abrupt_close_leaves_no_group_index_or_task_behind() -> None:
     await wait_subscribed("products", count=2)
     hub = get_hub()
     await ws.disconnect(code=1006)
-    await wait_until(lambda: not hub.refs, "the hub to drop every reference")
-    assert hub.index == {}
-    await wait_until(lambda: hub.task is None, "the hub's receive loop to stop")
+    await wait_until(lambda: not hub.state().references, "the hub to drop every reference")
+    assert hub.state().subscriptions == {}
+    await wait_until(lambda: not hub.state().receiving, "the hub's receive loop to stop")
     assert not await group_members("sms.products")
 
 
