@@ -1560,4 +1560,3 @@ async def test_malformed_graphql_ws_message_is_dropped_or_answered_and_the_conne
         await client.subscribe("{ productCount }", operation_id="ok")  # a start message
         answer = await client.receive()
         assert answer == {"type": "data", "id": "ok", "payload": {"data": {"productCount": 0}}}
-

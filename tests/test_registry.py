@@ -551,8 +551,7 @@ def test_control_and_changed_fields_have_the_designed_arguments() -> None:
     assert str(changed.type) == "ProductEvent!"
     assert (
         "productChanged(action: Action! = ALL_ACTIONS, id: ID = null, after: String = null): "
-        "ProductEvent!"
-        in testapp_schema.as_str()
+        "ProductEvent!" in testapp_schema.as_str()
     )
 
 
