@@ -47,9 +47,10 @@ def control_document(stream: str) -> str:
         raise LookupError(f"no serializer is registered for stream {stream!r}")
     return (
         f"subscription Control($operation: Operation!, $action: Action!, $channelId: String!, "
-        f"$id: ID, $data: [{registration.name}Fields!]) {{ "
+        f"$id: ID, $data: [{registration.name}Fields!], $after: String) {{ "
         f"{registration.control_field}(operation: $operation, action: $action, "
-        f"channelId: $channelId, id: $id, data: $data) {{ ok error stream operation action }} }}"
+        f"channelId: $channelId, id: $id, data: $data, after: $after) "
+        f"{{ ok error stream operation action }} }}"
     )
 
 
@@ -282,11 +283,21 @@ class StreamClient(_Reader):
         id: object = None,
         fields: list[str] | None = None,
         operation: str = "SUBSCRIBE",
+        after: str | None = None,
     ) -> dict[str, Any]:
         """Run the control operation for this socket; return its result (``ok``, ``error``...).
 
-        ``fields`` are serializer field names (``in_stock``), turned into enum members. When the
+        ``fields`` are serializer field names (``in_stock``), turned into enum members. With
+        ``after`` (a cursor, or ``""`` for from now on) the subscription resumes: its frames
+        carry a ``cursor``, and what was missed after that cursor follows the ack. When the
         result is ok, the ack frame is read and checked too.
+
+        Example::
+
+            frame = await client.receive_event()
+            # ... reconnect, then:
+            await other.subscribe("products", "UPDATE", after=frame["cursor"])
+            missed = await other.receive_event()
         """
         registration = registration_for_stream(stream)
         assert registration is not None, f"no serializer is registered for stream {stream!r}"
@@ -296,6 +307,7 @@ class StreamClient(_Reader):
             "channelId": self.channel_id,
             "id": None if id is None else str(id),
             "data": None if fields is None else [enum_member(f) for f in fields],
+            "after": after,
         }
         response = await self.execute(control_document(stream), variables)
         if response.get("errors"):

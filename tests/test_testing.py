@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from strawberry_model_subs.consumers import GraphQLWSConsumer
+from strawberry_model_subs.cursors import parse_cursor
 from strawberry_model_subs.hub import get_hub
 from strawberry_model_subs.testing import StreamClient, TypedClient
 from tests.conftest import wait_until
@@ -230,3 +231,17 @@ async def test_typed_client_speaks_graphql_ws() -> None:
         )
         await Category.objects.acreate(name="after")
         await client.assert_no_message()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_stream_client_subscribes_from_a_cursor() -> None:
+    async with StreamClient(application) as client:
+        assert (await client.subscribe("categories", "CREATE", after=""))["ok"]
+        await Category.objects.acreate(name="first")
+        first = await client.receive_event()
+    await Category.objects.acreate(name="missed")
+    async with StreamClient(application) as client:
+        assert (await client.subscribe("categories", "CREATE", after=first["cursor"]))["ok"]
+        missed = await client.receive_event()
+    assert missed["payload"]["data"]["name"] == "missed"
+    assert parse_cursor(missed["cursor"]).offset > parse_cursor(first["cursor"]).offset
