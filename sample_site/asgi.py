@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any, cast
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "sample_site.settings")
 
 from channels.routing import ProtocolTypeRouter, URLRouter
 from django.core.asgi import get_asgi_application
 from django.urls import re_path
+
+if TYPE_CHECKING:
+    from channels.routing import _ExtendedURLPattern
 
 django_asgi_app = get_asgi_application()
 
@@ -16,10 +20,20 @@ from .schema import schema  # noqa: E402
 
 consumer = GraphQLWSConsumer.as_asgi(schema=schema)
 
+
+def websocket_route(route: str, app: Any) -> _ExtendedURLPattern:
+    """``re_path(route, app)`` for Channels' ``URLRouter``: django-stubs types a route's view as
+    an HTTP view and types-channels wants its own route type, where Channels routes ASGI
+    applications through ``re_path`` itself (its documented use)."""
+    return cast("_ExtendedURLPattern", re_path(route, app))
+
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # /ws for the example page and other clients, /graphql for GraphiQL's subscriptions.
-        "websocket": URLRouter([re_path(r"^ws$", consumer), re_path(r"^graphql$", consumer)]),
+        "websocket": URLRouter(
+            [websocket_route(r"^ws$", consumer), websocket_route(r"^graphql$", consumer)]
+        ),
     }
 )

@@ -5,11 +5,17 @@ import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import InMemoryChannelLayer, channel_layers, get_channel_layer
+from channels.layers import (
+    BaseChannelLayer,
+    InMemoryChannelLayer,
+    channel_layers,
+    get_channel_layer,
+)
+from channels_redis.core import RedisChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -19,6 +25,7 @@ from django.test import Client, override_settings
 from strawberry_model_subs import Action, Event
 from strawberry_model_subs.control import channel_name_of, held_sockets
 from strawberry_model_subs.hub import get_hub
+from strawberry_model_subs.layers import ChannelLayer
 from strawberry_model_subs.publisher import get_publisher
 from strawberry_model_subs.session import StreamSession
 from strawberry_model_subs.testing import StreamClient, TypedClient
@@ -129,6 +136,18 @@ async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 
         await asyncio.sleep(0.005)
 
 
+def as_channel_layer(layer: BaseChannelLayer) -> ChannelLayer:
+    """``layer`` as the library types a layer: types-channels types messages as
+    ``dict[str, Any]``, the library's protocol as ``Mapping`` (the cast ``layers.get_layer``
+    makes too)."""
+    return cast(ChannelLayer, layer)
+
+
+#: A hub's layer, for the tests that build a ``Hub`` without one on purpose: they exercise only
+#: its in-process index and dispatch, which never touch the layer (the type is deliberately wrong).
+NO_LAYER = cast(ChannelLayer, None)
+
+
 async def group_members(group: str) -> set[str]:
     """The channels in a layer group, read from the layer itself (in-memory or Redis).
 
@@ -144,6 +163,7 @@ async def group_members(group: str) -> set[str]:
         if loop_layer is None:
             return set()
         return set(loop_layer.groups.get(loop_layer._get_group_channel_name(group), ()))
+    assert isinstance(layer, RedisChannelLayer), layer
     members = await layer.connection(layer.consistent_hash(group)).zrange(
         layer._group_key(group), 0, -1
     )

@@ -160,7 +160,12 @@ async def test_a_save_from_a_plain_thread_reaches_subscribers(stream_client: Str
             errors.append(exc)
 
     thread = threading.Thread(target=in_thread)
-    await sync_to_async(lambda: (thread.start(), thread.join()))()
+
+    def run_thread() -> None:
+        thread.start()
+        thread.join()
+
+    await sync_to_async(run_thread)()
     assert not errors
     frame = await stream_client.receive_event()
     assert frame["payload"] == {

@@ -22,7 +22,7 @@ STATIC = PACKAGE / "static" / "strawberry_model_subs"
 
 HOSTILE = '</script><script>alert("x")</script> & <!-- "quotes" \u2028'
 
-ACTIONS = [
+ACTIONS: list[dict[str, Any]] = [
     {"label": "Create a product", "query": 'mutation { createProduct(name: "Tea") { id } }'},
     {
         "label": HOSTILE,

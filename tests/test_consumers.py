@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from channels.layers import InMemoryChannelLayer
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient, override_settings
 
@@ -76,6 +77,7 @@ async def test_a_stream_socket_on_the_in_memory_layer_has_no_layer_queue(
     assert ("products", Action.UPDATE, None) in session_of(stream_client).subscriptions
     assert other_client.channel_id is not None
     other = control.channel_name_of(other_client.channel_id)
+    assert isinstance(layer, InMemoryChannelLayer)  # is_process_local: the in-memory layer
     assert name not in layer.channels
     assert other not in layer.channels
 

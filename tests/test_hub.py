@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from channels.layers import get_channel_layer
@@ -10,11 +11,14 @@ from channels.layers import get_channel_layer
 from strawberry_model_subs.events import Action, Event
 from strawberry_model_subs.hub import Fields, Hub, get_hub
 from strawberry_model_subs.shared import DIRECT
-from tests.conftest import group_members, wait_until
+from tests.conftest import NO_LAYER, group_members, wait_until
 from tests.testapp.models import Product
 
 
 class RecordingSink:
+    #: The hub's ``Sink`` protocol asks for the subscriber's user; these sinks belong to no one.
+    user: Any = None
+
     def __init__(self) -> None:
         self.received: list[tuple[str, Fields]] = []
 
@@ -28,7 +32,7 @@ def event(action: Action = Action.UPDATE, pk: str = "5") -> Event:
 
 
 def test_dispatch_reaches_each_sink_once_with_the_union_of_its_fields() -> None:
-    hub = Hub(layer=None)
+    hub = Hub(layer=NO_LAYER)
     both, by_id, other = RecordingSink(), RecordingSink(), RecordingSink()
     hub.add(both, "products", Action.UPDATE, "5", frozenset({"name"}))
     hub.add(both, "products", Action.ALL_ACTIONS, None, frozenset({"id"}))
@@ -42,7 +46,7 @@ def test_dispatch_reaches_each_sink_once_with_the_union_of_its_fields() -> None:
 
 
 def test_dispatch_filters_by_action_and_pk() -> None:
-    hub = Hub(layer=None)
+    hub = Hub(layer=NO_LAYER)
     sink = RecordingSink()
     hub.add(sink, "products", Action.UPDATE, "5", None)
     assert hub.dispatch(event(pk="6")) == 0
@@ -52,10 +56,12 @@ def test_dispatch_filters_by_action_and_pk() -> None:
 
 def test_a_failing_sink_does_not_stop_the_others(caplog: pytest.LogCaptureFixture) -> None:
     class Broken:
+        user: Any = None
+
         def push(self, event: Event, fields: Fields) -> None:
             raise RuntimeError("broken sink")
 
-    hub = Hub(layer=None)
+    hub = Hub(layer=NO_LAYER)
     good = RecordingSink()
     hub.add(Broken(), "products", Action.UPDATE, None, None)
     hub.add(good, "products", Action.UPDATE, None, None)
@@ -65,7 +71,7 @@ def test_a_failing_sink_does_not_stop_the_others(caplog: pytest.LogCaptureFixtur
 
 
 def test_discard_prunes_empty_buckets_and_reports_absence() -> None:
-    hub = Hub(layer=None)
+    hub = Hub(layer=NO_LAYER)
     sink = RecordingSink()
     assert hub.add(sink, "products", Action.UPDATE, "5", None) is True
     assert hub.add(sink, "products", Action.UPDATE, "5", frozenset({"id"})) is False
@@ -95,6 +101,7 @@ async def test_received_events_are_dispatched() -> None:
     try:
         hub.add(sink, "products", Action.CREATE, None, None)
         layer = get_channel_layer()
+        assert layer is not None
         await layer.group_send(
             "sms.products",
             {
@@ -128,7 +135,7 @@ async def test_the_hubs_tasks_do_not_keep_the_first_subscribers_context(
 
     monkeypatch.setattr(hub, "receive_message", recording)
     sink = RecordingSink()
-    sink.user = None  # type: ignore[attr-defined]
+    sink.user = None
     token = DIRECT.set(object())  # type: ignore[arg-type]
     try:
         await hub.join("products", sink, (Action.ALL_ACTIONS, None))

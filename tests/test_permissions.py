@@ -19,6 +19,7 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import pytest
@@ -372,7 +373,9 @@ async def test_object_rule_is_asked_once_per_event_and_user_however_many_subscri
     note = await Note.objects.acreate(owner=alice, text="one event")
     received = [changed(await c.receive()) for c in clients[:2] for _ in range(2)]
     received.append(changed(await clients[3].receive()))  # boss
-    await clients[2].assert_no_message(timeout=0.1)  # bob
+    bobs = clients[2]
+    assert isinstance(bobs, TypedClient)  # as transport() made it
+    await bobs.assert_no_message(timeout=0.1)  # bob
     assert all(event["data"] == {"id": note.pk} for event in received)
     assert sorted(calls) == sorted([(alice.pk, note.pk), (bob.pk, note.pk), (boss.pk, note.pk)])
 
@@ -403,7 +406,9 @@ async def test_control_over_http_of_a_socket_of_another_user_is_refused_and_the_
     client = await stream_client(clients, users[owner])
     http = AsyncClient()
     if requester is not None:
-        await http.aforce_login(users[requester])
+        requesting = users[requester]
+        assert requesting is not None
+        await http.aforce_login(requesting)
     assert client.channel_id is not None
     result = await post_control(http, client.channel_id)
     assert (result["ok"], result["error"]) == (False, NOT_YOURS)
@@ -512,6 +517,10 @@ class Sub:
         if self.user is None:
             return False
         return self.user.is_staff or self.fields is None or "secret" not in self.fields
+
+    def user_pk(self) -> int:
+        assert self.user is not None
+        return self.user.pk
 
     def sees(self, owner: User) -> bool:
         assert self.user is not None
@@ -712,7 +721,7 @@ async def test_1000_subscribers_of_mixed_rights_get_exactly_what_each_may_see(
 
         # The object rule: once per event and user with a matching subscription, never more.
         matching_users = [
-            {s.user.pk for s in accepted if s.action == "ALL_ACTIONS" or e.action == "update"}
+            {s.user_pk() for s in accepted if s.action == "ALL_ACTIONS" or e.action == "update"}
             for e in events
         ]
         wanted_calls = Counter(
@@ -759,4 +768,6 @@ def test_enum_members_of_the_note_fields_exist() -> None:
     registration = registration_for_stream("notes")
     assert registration is not None
     assert registration.field_names == NOTE_FIELDS
-    assert {enum_member(f) for f in NOTE_FIELDS} == {m.name for m in registration.fields_enum}
+    fields_enum = registration.fields_enum
+    assert issubclass(fields_enum, Enum)
+    assert {enum_member(f) for f in NOTE_FIELDS} == {m.name for m in fields_enum}

@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from strawberry_model_subs import Action, Event, capture, flush_events, model_su
 from strawberry_model_subs.hub import Hub
 from strawberry_model_subs.publisher import get_publisher
 from strawberry_model_subs.registry import unregister
-from tests.conftest import Listen
+from tests.conftest import NO_LAYER, Listen
 from tests.e2e.scale_out import RedisServer
 from tests.testapp.models import Category
 
@@ -47,7 +47,7 @@ def event(
 
 
 def test_the_hub_drops_an_event_older_than_one_it_dispatched() -> None:
-    hub = Hub(layer=None)
+    hub = Hub(layer=NO_LAYER)
     assert not hub.is_stale(event("1", 2))
     assert hub.is_stale(event("1", 1))  # crossed on its way: the later state is shown already
     assert hub.is_stale(event("1", 2))  # the same event twice
@@ -62,7 +62,7 @@ def test_the_hub_drops_an_event_older_than_one_it_dispatched() -> None:
 def test_the_hub_drops_an_update_that_repeats_a_follow_up() -> None:
     """A writer that read the row another process had just committed sends it as a follow-up;
     that process's own event, with the same data, then says nothing new (and vice versa)."""
-    hub = Hub(layer=None)
+    hub = Hub(layer=NO_LAYER)
     assert not hub.is_stale(event("1", 1, name="a"))
     assert not hub.is_stale(event("1", 2, name="b", followup=True))
     assert hub.is_stale(event("1", 3, name="b"))
@@ -133,7 +133,7 @@ def test_a_serializer_registered_after_startup_is_logged(caplog: pytest.LogCaptu
 
 
 @pytest.fixture
-def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
     server = RedisServer(tmp_path)
     server.start()
     yield server
@@ -300,8 +300,13 @@ async def test_one_threads_successive_saves_of_an_object_are_not_read_back(liste
             await sync_to_async(Category(pk=pk, name=f"v{version}").save)()
             assert await sync_to_async(flush_events)(10.0)
             assert (await receive())["data"]["name"] == f"v{version}"
+
         # The check is there all the same when another thread wrote the object last.
-        await asyncio.to_thread(lambda: Category(pk=pk, name="other").save() or connection.close())
+        def save_and_close() -> None:
+            Category(pk=pk, name="other").save()
+            connection.close()
+
+        await asyncio.to_thread(save_and_close)
         assert await sync_to_async(flush_events)(10.0)
         assert (await receive())["data"]["name"] == "other"
     finally:

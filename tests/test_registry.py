@@ -580,7 +580,7 @@ async def test_user_subscription_runs_in_the_merged_schema() -> None:
     schema = strawberry.Schema(query=Query, subscription=merged)
     results = await schema.subscribe("subscription { countdown(start: 3) }")
     assert not hasattr(results, "errors"), results
-    values = [result.data async for result in results]  # type: ignore[union-attr]
+    values = [result.data async for result in results]
     assert values == [{"countdown": 3}, {"countdown": 2}, {"countdown": 1}]
 
 
@@ -610,7 +610,9 @@ def test_registration_serializes_hyperlinked_fields_without_a_request(
     decorate: Decorate,
 ) -> None:
     class LinkedProductSerializer(serializers.ModelSerializer):
-        category = serializers.HyperlinkedRelatedField(view_name="category-detail", read_only=True)
+        category: serializers.HyperlinkedRelatedField[Category] = (
+            serializers.HyperlinkedRelatedField(view_name="category-detail", read_only=True)
+        )
 
         class Meta:
             model = Product

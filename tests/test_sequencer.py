@@ -15,6 +15,7 @@ from strawberry_model_subs.cursors import Cursor, format_offset
 from strawberry_model_subs.events import decode_event, event_message
 from strawberry_model_subs.history import get_local_history
 from strawberry_model_subs.sequencer import Sequencer
+from tests.conftest import as_channel_layer
 
 
 class Delivered:
@@ -54,7 +55,7 @@ def delivered() -> Delivered:
 @pytest.fixture
 def sequencer(delivered: Delivered, monkeypatch: pytest.MonkeyPatch) -> Sequencer:
     monkeypatch.setattr(sequencer_module, "GAP_WAIT", 0.01)
-    ordered = Sequencer(InMemoryChannelLayer(), delivered)
+    ordered = Sequencer(as_channel_layer(InMemoryChannelLayer()), delivered)
     ordered.start("things", get_local_history().epoch, (10, 0))
     return ordered
 
@@ -101,7 +102,7 @@ async def test_a_gap_is_filled_from_the_history(delivered: Delivered, monkeypatc
         3600.0,
     )
     assert before == format_offset((top, 0))
-    ordered = Sequencer(InMemoryChannelLayer(), delivered)
+    ordered = Sequencer(as_channel_layer(InMemoryChannelLayer()), delivered)
     ordered.start("gaps", history.epoch, (top, 0))
     late = event_message("gaps", Action.UPDATE, "app.thing", 2, {"name": "late"})
     late["cursor"] = Cursor(history.epoch, (top + 2, 0)).encode()
@@ -136,7 +137,7 @@ async def test_a_new_epoch_starts_the_order_again(
 
 
 async def test_a_stream_it_does_not_order_passes_as_it_comes(delivered: Delivered) -> None:
-    ordered = Sequencer(InMemoryChannelLayer(), delivered)
+    ordered = Sequencer(as_channel_layer(InMemoryChannelLayer()), delivered)
     ordered.admit(event("b", 12, 11))
     ordered.admit(event("a", 11, 10))
     assert delivered.names == ["b", "a"]

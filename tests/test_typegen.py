@@ -430,7 +430,10 @@ def test_dotted_source_through_non_null_relations_is_not_nullable(register: Regi
 
 
 def test_reverse_relation_many_is_not_nullable(register: Register) -> None:
-    field = serializers.PrimaryKeyRelatedField(source="reviews", many=True, read_only=True)
+    # many=True makes a ManyRelatedField, which the stubs do not tell from the child's type.
+    field: serializers.Field = serializers.PrimaryKeyRelatedField(
+        source="reviews", many=True, read_only=True
+    )
     schema = register(probe_serializer(Product, field))
     assert graphql_field_type(schema, "ProbeData", "value") == "[ID!]!"
 

@@ -33,7 +33,9 @@ class MakerSerializer(serializers.ModelSerializer):
 @model_subscription(stream="gadgets", description="Gadget Subscription")
 class GadgetSerializer(serializers.ModelSerializer):
     maker_detail = MakerSerializer(source="maker", read_only=True)
-    label = serializers.SerializerMethodField()
+    # A field named like Field.label: the stubs see it as overriding that attribute, DRF's
+    # metaclass collects it as a declared field (the demo's ``label``).
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]
 
     class Meta:
         model = Gadget

@@ -364,9 +364,9 @@ def expected_changes(
             steps.append(("create", op["ref"], op["name"], True))
         elif kind == "create_many":
             for index in range(op["count"]):
-                ref = f"{op['prefix']}{index}"
-                names[ref] = ref
-                steps.append(("create", ref, ref, True))
+                made = f"{op['prefix']}{index}"
+                names[made] = made
+                steps.append(("create", made, made, True))
         elif kind in ("update", "notify_update"):
             names[op["ref"]] = op["name"]
             steps.append(("update", op["ref"], op["name"], kind == "update"))

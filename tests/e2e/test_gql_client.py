@@ -174,8 +174,9 @@ class Connection:
             self, GraphQLRequest(document, variable_values=variables), parse
         )
         self.subscriptions.append(subscription)
+        waiting: set[asyncio.Future[Any]] = {sent, subscription.task}
         done, _ = await asyncio.wait(
-            {sent, subscription.task}, timeout=FRAME_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+            waiting, timeout=FRAME_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
         )
         if sent not in done:
             self.transport.on_sent = None

@@ -116,7 +116,7 @@ async def test_clients_of_a_server_that_dies_resume_and_miss_nothing(
     cluster.a.start()
     written.append("after")
     async with contextlib.AsyncExitStack() as stack:
-        again = {
+        again: dict[str, StreamSocket | TypedSocket] = {
             "A stream": await stack.enter_async_context(stream_socket(cluster.a.ws_url)),
             "A typed": await stack.enter_async_context(typed_socket(cluster.a.ws_url)),
         }

@@ -219,7 +219,7 @@ async def test_non_staff_typed_selection_of_secret_is_denied_and_staff_gets_it(
         await until_subscribed(boss, http, accounts.boss)
         await note_changed(boss, "2", "id secret")
         pk = await save_note(http, accounts.bob, "bob's", secret="s3")
-        events = {}
+        events: dict[str, Any] = {}
         while set(events) != {"1", "2"}:
             message = await boss.next_frame("the note on both subscriptions")
             assert message["type"] == "next", message

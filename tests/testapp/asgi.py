@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any, cast
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 
@@ -10,6 +11,9 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.core.asgi import get_asgi_application
 from django.urls import re_path
 
+if TYPE_CHECKING:
+    from channels.routing import _ExtendedURLPattern
+
 django_asgi_app = get_asgi_application()
 
 from strawberry_model_subs.consumers import GraphQLWSConsumer  # noqa: E402
@@ -17,6 +21,14 @@ from strawberry_model_subs.consumers import GraphQLWSConsumer  # noqa: E402
 from .schema import schema  # noqa: E402
 
 consumer = GraphQLWSConsumer.as_asgi(schema=schema)
+
+
+def websocket_route(route: str, app: Any) -> _ExtendedURLPattern:
+    """``re_path(route, app)`` for Channels' ``URLRouter``: django-stubs types a route's view as
+    an HTTP view and types-channels wants its own route type, where Channels routes ASGI
+    applications through ``re_path`` itself (its documented use)."""
+    return cast("_ExtendedURLPattern", re_path(route, app))
+
 
 application = ProtocolTypeRouter(
     {
@@ -27,10 +39,10 @@ application = ProtocolTypeRouter(
             URLRouter(
                 [
                     # /ws for clients; /graphql too, where GraphiQL looks for subscriptions.
-                    re_path(r"^ws$", consumer),
-                    re_path(r"^graphql$", consumer),
+                    websocket_route(r"^ws$", consumer),
+                    websocket_route(r"^graphql$", consumer),
                     # The same consumer behind Channels' origin check (ALLOWED_HOSTS).
-                    re_path(r"^ws-origin-checked$", AllowedHostsOriginValidator(consumer)),
+                    websocket_route(r"^ws-origin-checked$", AllowedHostsOriginValidator(consumer)),
                 ]
             )
         ),

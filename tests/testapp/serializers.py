@@ -58,11 +58,16 @@ class EverythingSerializer(serializers.ModelSerializer):
 
     nested_category = NestedCategorySerializer(source="category", read_only=True)
     tag_list = TagSerializer(source="tags", many=True, read_only=True)
-    tag_slugs = serializers.SlugRelatedField(
+    # many=True makes a ManyRelatedField, which the stubs do not tell from the child's type.
+    tag_slugs: serializers.Field = serializers.SlugRelatedField(
         source="tags", many=True, read_only=True, slug_field="label"
     )
     category_name = serializers.CharField(source="category.name", read_only=True, required=False)
-    label = serializers.StringRelatedField(source="category", read_only=True)
+    # A field named like Field.label, on purpose (the mapping must take any name): the stubs
+    # see it as overriding that attribute, DRF's metaclass collects it as a declared field.
+    label: serializers.StringRelatedField[Category] = serializers.StringRelatedField(  # type: ignore[assignment]
+        source="category", read_only=True
+    )
     numbers = serializers.ListField(child=serializers.IntegerField(), read_only=True, default=list)
     moments = serializers.ListField(child=serializers.DateTimeField(), read_only=True, default=list)
     extra = serializers.DictField(read_only=True, default=dict)
@@ -148,7 +153,8 @@ class ArticleSerializer(serializers.ModelSerializer):
 
 @model_subscription(stream="topics")
 class TopicSerializer(serializers.ModelSerializer):
-    articles = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    # many=True makes a ManyRelatedField, which the stubs do not tell from the child's type.
+    articles: serializers.Field = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = Topic
