@@ -68,7 +68,8 @@ def check_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             "hosts), or saves in another process (a Celery worker, a management command, a "
             "script), subscribers of one process never see the changes committed in another.",
             hint="Use channels_redis (RedisChannelLayer or RedisPubSubChannelLayer) in "
-            "production; see the README, 'Deploying'. Silence this with "
+            "production; see the documentation's Deployment page (docs/deployment.md). Silence "
+            "this with "
             "SILENCED_SYSTEM_CHECKS = ['strawberry_model_subs.W004'] if one process serves "
             "and writes everything.",
             id="strawberry_model_subs.W004",

@@ -28,7 +28,7 @@ SETTING_NAME = "STRAWBERRY_MODEL_SUBS"
 
 @dataclass(frozen=True)
 class Settings:
-    """The library's settings and their defaults (documented in README.md, "Settings")."""
+    """The library's settings and their defaults (documented in docs/settings.md)."""
 
     #: Alias in ``CHANNEL_LAYERS`` of the layer that carries events and control messages.
     CHANNEL_LAYER: str = "default"

@@ -1,0 +1,9 @@
+# project/celery.py: Celery's usual Django setup; nothing more is needed for events
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
+app = Celery("project")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()

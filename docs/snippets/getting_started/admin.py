@@ -1,0 +1,6 @@
+# shop/admin.py
+from django.contrib import admin
+
+from .models import Product
+
+admin.site.register(Product)

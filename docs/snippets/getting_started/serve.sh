@@ -1,0 +1,1 @@
+uvicorn project.asgi:application
