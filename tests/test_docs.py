@@ -636,6 +636,7 @@ def test_a_client_that_sends_no_origin_is_refused(quickstart_server: Server) -> 
 def test_runserver_serves_the_websocket_with_daphne_first(quickstart: Path) -> None:
     """Without daphne first in INSTALLED_APPS, runserver is Django's WSGI server (404 on /ws)."""
     import websockets
+    from websockets.typing import Origin
 
     settings = quickstart / "project" / "settings_daphne.py"
     settings.write_text(
@@ -645,7 +646,7 @@ def test_runserver_serves_the_websocket_with_daphne_first(quickstart: Path) -> N
     )
 
     async def connect(port: int) -> Any:
-        origin = f"http://127.0.0.1:{port}"
+        origin = Origin(f"http://127.0.0.1:{port}")
         async with websockets.connect(f"ws://127.0.0.1:{port}/ws", origin=origin) as ws:
             return json.loads(await ws.recv())
 
