@@ -48,6 +48,11 @@ if os.environ.get("SMS_DATABASE") == "postgres":
             "USER": "postgres",
             "HOST": "127.0.0.1",
             "PORT": "5432",
+            # A test database of this run's own (see _layer_prefix): two runs on one server
+            # would otherwise create and drop the same one under each other.
+            "TEST": {
+                "NAME": f"test_sms_{os.environ.setdefault('SMS_TEST_RUN', uuid.uuid4().hex[:12])}"
+            },
         }
     }
 else:
