@@ -70,6 +70,8 @@ def test_redis_hosts_without_max_connections_or_socket_timeout_are_warnings(
         assert ids(check_setup()) == expected
 
 
+# Django 6 runs the model checks against every database (SQLite is asked whether it has JSON).
+@pytest.mark.django_db
 @override_settings(CHANNEL_LAYERS={"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}})
 def test_check_deploy_warns_of_the_in_memory_layer() -> None:
     out = io.StringIO()
@@ -92,6 +94,7 @@ def test_check_deploy_warns_of_the_in_memory_layer() -> None:
         }
     }
 )
+@pytest.mark.django_db
 def test_check_deploy_is_quiet_on_redis() -> None:
     out = io.StringIO()
     call_command("check", deploy=True, stdout=out, stderr=out)

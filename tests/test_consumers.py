@@ -240,8 +240,9 @@ async def test_closing_a_socket_leaves_its_groups_and_the_hub_stops() -> None:
     assert state.subscriptions == {}
     assert not state.references
     await wait_until(lambda: not hub.state().receiving, "the hub's receive loop to stop")
-    assert not await group_members("sms.categories")
-    assert not await group_members("sms.products")
+    # This hub's membership: a hub of another test whose loop ended mid-join may linger.
+    assert state.channel not in await group_members("sms.categories")
+    assert state.channel not in await group_members("sms.products")
 
 
 async def test_cascade_delete_sends_a_delete_for_every_child(stream_client: StreamClient) -> None:
