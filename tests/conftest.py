@@ -127,7 +127,7 @@ async def wait_subscribed(stream: str, count: int = 1) -> None:
     )
 
 
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+async def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
     """Wait, bounded, for ``condition`` to hold: for state that no message announces."""
     deadline = time.monotonic() + timeout
     while not condition():
@@ -242,7 +242,7 @@ class Inbox:
     async def receive(self) -> dict[str, Any]:
         try:
             event = await asyncio.wait_for(self.queue.get(), 5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"no event on stream {self.stream!r} within 5 s") from None
         return {
             "stream": event.stream,

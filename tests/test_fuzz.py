@@ -34,7 +34,7 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.test import AsyncClient
 from graphql import GraphQLError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from strawberry_model_subs.conf import get_settings
@@ -197,6 +197,18 @@ def unexpected_records(records: list[logging.LogRecord]) -> list[str]:
                 continue
         problems.append(f"{record.name} {record.levelname}: {record.getMessage()[:300]!r}")
     return problems
+
+
+#: The examples of a fuzz test share one event loop, its hub and its bystanders, so a failure is
+#: reported as it is found: shrinking it would rerun hundreds of batches and reach the test
+#: timeout, which hides the failing example behind "Timeout".
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.generate],
+)
 
 
 # -- a private event loop for hypothesis ----------------------------------------------------------
@@ -613,12 +625,7 @@ def test_stream_protocol_fuzz_answers_every_frame_and_never_touches_other_client
         closed = own_id(closed_socket)
         run(closed_socket.disconnect())
 
-        @settings(
-            max_examples=200,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
+        @FUZZ
         @given(frames=st.lists(STREAM_FRAMES, min_size=5, max_size=40))
         def fuzz(frames: list[Frame]) -> None:
             run(fuzz_stream_batch(frames, journal, closed))
@@ -852,12 +859,7 @@ def test_graphql_transport_ws_fuzz_answers_or_closes_and_never_touches_other_cli
     with event_loop() as run:
         bystanders = run(Bystanders().open())
 
-        @settings(
-            max_examples=200,
-            deadline=None,
-            database=None,
-            suppress_health_check=list(HealthCheck),
-        )
+        @FUZZ
         @given(init=INITS, messages=st.lists(GTWS_MESSAGES, min_size=3, max_size=20))
         def fuzz(init: dict[str, Any] | None, messages: list[Message]) -> None:
             run(fuzz_gtws_batch(init, messages, journal))
