@@ -18,7 +18,7 @@ from django.core import signing
 
 from .conf import get_settings
 from .exceptions import ControlError
-from .layers import ChannelLayer, get_layer, is_process_local
+from .layers import get_layer, is_process_local, twice
 
 CONTROL_MESSAGE_TYPE = "sms.control"
 CHANNEL_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$")
@@ -134,7 +134,7 @@ async def apply_control(channel_id: str, request: ControlRequest) -> None:
     reply_to = await layer.new_channel()
     message: ControlMessage = {"type": "sms.control", "request": request, "reply_to": reply_to}
     try:
-        await _send_twice(layer, channel_name, message)
+        await twice(lambda: layer.send(channel_name, message))
     except Exception as exc:
         raise ControlError(
             "the channel layer could not carry the request to the socket's server; try again"
@@ -155,15 +155,6 @@ async def apply_control(channel_id: str, request: ControlRequest) -> None:
         raise _unknown(channel_id)
     if not reply.get("ok"):
         raise ControlError(str(reply.get("error") or "the socket refused the request"))
-
-
-async def _send_twice(layer: ChannelLayer, channel: str, message: ControlMessage) -> None:
-    # After a Redis restart the first command on a pooled connection fails, and the second
-    # opens a fresh one (as layers.apublish does).
-    try:
-        await layer.send(channel, message)
-    except Exception:
-        await layer.send(channel, message)
 
 
 def reply_message(error: str | None) -> ControlReply:

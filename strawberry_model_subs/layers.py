@@ -21,7 +21,7 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from concurrent.futures import Future
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from asgiref.sync import SyncToAsync, async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -30,6 +30,8 @@ from .conf import get_settings
 from .exceptions import ConfigurationError
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 #: Seconds a synchronous publish waits for the layer before giving up (and logging).
 PUBLISH_TIMEOUT = 10.0
@@ -95,6 +97,19 @@ def redis_host(layer: Any) -> dict[str, Any]:
     return dict(hosts[0])
 
 
+def redis_key_prefix(layer: Any) -> str:
+    """The prefix of the keys the library keeps beside a Redis layer's own (stream versions,
+    histories): the layer's key prefix (channels_redis' ``prefix``, ``"asgi"`` by default), then
+    ``GROUP_PREFIX``. Two sites on one Redis database whose layers differ in either never share
+    a stream's versions or history, as they share no group."""
+    own = vars(layer)
+    if "_kwargs" in own:  # RedisPubSubChannelLayer keeps its arguments (see redis_host)
+        prefix = own["_kwargs"].get("prefix", "asgi")
+    else:
+        prefix = getattr(layer, "prefix", "asgi")
+    return f"{prefix}:{get_settings().GROUP_PREFIX}"
+
+
 #: loop -> (the Redis host, a client of it on that loop): see :func:`redis_eval`.
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[dict[str, Any], Any]] = (
     weakref.WeakKeyDictionary()
@@ -114,12 +129,8 @@ async def redis_eval(layer: Any, script: str, keys: list[str], args: list[Any]) 
     known = _clients.get(loop)
     if known is None or known[0] != host:
         known = _clients[loop] = (host, aioredis.Redis(connection_pool=create_pool(host)))
-    try:
-        return await known[1].eval(script, len(keys), *keys, *args)
-    except RedisConnectionError:
-        # After a Redis restart the first command on a pooled connection fails; the second
-        # opens a fresh one (as apublish does).
-        return await known[1].eval(script, len(keys), *keys, *args)
+    client = known[1]
+    return await twice(lambda: client.eval(script, len(keys), *keys, *args), RedisConnectionError)
 
 
 def tune_blocking_reads(layer: Any) -> None:
@@ -213,17 +224,23 @@ def publish(group: str, message: dict[str, Any]) -> None:
         _background_loop().submit(apublish(group, message)).result(PUBLISH_TIMEOUT)
 
 
-async def apublish(group: str, message: dict[str, Any]) -> None:
-    """Send ``message`` to ``group`` from async code.
-
-    Tried twice: after a Redis restart the first command on a pooled connection fails, and the
-    second opens a fresh one.
-    """
-    layer = get_layer()
+async def twice(
+    call: Callable[[], Awaitable[T]],
+    retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+) -> T:
+    """Await ``call()``, and once more if it raises ``retry_on``: after a Redis restart the first
+    command on a pooled connection fails, and the second opens a fresh one. A second failure
+    propagates."""
     try:
-        await layer.group_send(group, message)
-    except Exception:
-        await layer.group_send(group, message)
+        return await call()
+    except retry_on:
+        return await call()
+
+
+async def apublish(group: str, message: dict[str, Any]) -> None:
+    """Send ``message`` to ``group`` from async code (tried :func:`twice`)."""
+    layer = get_layer()
+    await twice(lambda: layer.group_send(group, message))
 
 
 def run_sync(function: Callable[..., Awaitable[Any]], *args: Any) -> Any:

@@ -14,6 +14,8 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -52,6 +54,8 @@ class Cluster:
     b: ScaleOutServer
     redis: RedisServer
     checked: dict[str, int]
+    #: What an expected traceback in their logs ends with (see ``harness.log_problems``).
+    allowed: tuple[str, ...] = ()
 
     @property
     def servers(self) -> tuple[ScaleOutServer, ScaleOutServer]:
@@ -67,7 +71,8 @@ class Cluster:
         problems = []
         for server in self.servers:
             text, self.checked[server.name] = server.log_since(self.checked[server.name])
-            problems += [f"{server.name}: {problem}" for problem in log_problems(text)]
+            found = log_problems(text, self.allowed)
+            problems += [f"{server.name}: {problem}" for problem in found]
         assert not problems, "the servers logged errors:\n" + "\n\n".join(problems)
 
 
@@ -91,12 +96,23 @@ def shut_down(*servers: ScaleOutServer, grace: float = 10.0) -> None:
         server.stop()  # closes the log (and stops a server that never started)
 
 
-@pytest.fixture(scope="module")
-def two_servers(scale_out_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    redis_server = RedisServer(tmp_path_factory.mktemp("redis"))
-    a = ScaleOutServer(tmp_path_factory.mktemp("server-a"), name="server A")
-    b = ScaleOutServer(tmp_path_factory.mktemp("server-b"), name="server B")
+@contextlib.contextmanager
+def running_cluster(
+    directory: Path,
+    settings: dict[str, Any] | None = None,
+    *,
+    check_logs: bool = True,
+    allowed: tuple[str, ...] = (),
+) -> Iterator[Cluster]:
+    """Start a private Redis and two servers (with these library ``settings``) in ``directory``;
+    shut them down on exit, then check what they logged, shutdown included (unless the test
+    makes them log errors: ``check_logs=False``; ``allowed``: the tracebacks it expects)."""
+    redis_server = RedisServer(directory / "redis")
+    a = ScaleOutServer(directory / "server-a", name="server A", settings=dict(settings or {}))
+    b = ScaleOutServer(directory / "server-b", name="server B", settings=dict(settings or {}))
     with contextlib.ExitStack() as stack:
+        for workdir in (redis_server.workdir, a.workdir, b.workdir):
+            workdir.mkdir(parents=True)
         stack.callback(redis_server.stop)
         redis_server.start()
         for server in (a, b):
@@ -104,9 +120,16 @@ def two_servers(scale_out_db: None, tmp_path_factory: pytest.TempPathFactory) ->
             stack.callback(server.stop)
             server.start()
         stack.callback(shut_down, a, b)  # runs first: both shut down at once
-        cluster = Cluster(a, b, redis_server, {a.name: 0, b.name: 0})
+        cluster = Cluster(a, b, redis_server, {a.name: 0, b.name: 0}, allowed)
         yield cluster
-    cluster.check_logs()  # what they logged after the last test, shutdown included
+    if check_logs:
+        cluster.check_logs()
+
+
+@pytest.fixture(scope="module")
+def two_servers(scale_out_db: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    with running_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -116,9 +139,9 @@ def cluster(two_servers: Cluster) -> Iterator[Cluster]:
     two_servers.check_logs()
 
 
-@pytest.fixture
-async def http_clients(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
-    """An HTTP client for each server (A, then B)."""
+@contextlib.asynccontextmanager
+async def http_clients_of(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """An HTTP client for each server of ``cluster`` (A, then B), closed on exit."""
     async with contextlib.AsyncExitStack() as stack:
         yield tuple(
             [
@@ -128,6 +151,13 @@ async def http_clients(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClien
                 for server in cluster.servers
             ]
         )
+
+
+@pytest.fixture
+async def http_clients(cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
+    """An HTTP client for each server (A, then B)."""
+    async with http_clients_of(cluster) as clients:
+        yield clients
 
 
 @pytest.fixture

@@ -17,9 +17,8 @@ import httpx
 import pytest
 
 from .clients import StreamSocket, TypedSocket, stream_socket, typed_socket
-from .cluster import HTTP_TIMEOUT, Cluster, shut_down
+from .cluster import Cluster, http_clients_of, running_cluster
 from .harness import control, create_product, update_product
-from .scale_out import RedisServer, ScaleOutServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
@@ -32,33 +31,15 @@ subscription ($id: ID!, $after: String) {
 
 @pytest.fixture
 def fresh_cluster(scale_out_db: None, tmp_path: Path) -> Iterator[Cluster]:
-    redis_server = RedisServer(tmp_path / "redis")
-    a = ScaleOutServer(tmp_path / "server-a", name="server A")
-    b = ScaleOutServer(tmp_path / "server-b", name="server B")
-    with contextlib.ExitStack() as stack:
-        for directory in (redis_server.workdir, a.workdir, b.workdir):
-            directory.mkdir()
-        stack.callback(redis_server.stop)
-        redis_server.start()
-        for server in (a, b):
-            server.redis_url = redis_server.url
-            stack.callback(server.stop)
-            server.start()
-        stack.callback(shut_down, a, b)
-        yield Cluster(a, b, redis_server, {a.name: 0, b.name: 0})
+    # Servers whose Redis restarts log the outage: their logs are not checked.
+    with running_cluster(tmp_path, check_logs=False) as cluster:
+        yield cluster
 
 
 @pytest.fixture
 async def http_pair(fresh_cluster: Cluster) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
-    async with contextlib.AsyncExitStack() as stack:
-        yield tuple(
-            [
-                await stack.enter_async_context(
-                    httpx.AsyncClient(base_url=server.http_url, timeout=HTTP_TIMEOUT)
-                )
-                for server in fresh_cluster.servers
-            ]
-        )
+    async with http_clients_of(fresh_cluster) as clients:
+        yield clients
 
 
 def name_and_cursor(message: dict[str, Any]) -> tuple[str, str]:
