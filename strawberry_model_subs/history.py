@@ -7,11 +7,12 @@ most ``HISTORY_SIZE`` events per stream and none older than ``HISTORY_TTL`` seco
 remembers the newest offset it dropped (the *trim mark*): a cursor below the mark may have
 missed dropped events and is expired; one at or above it can be resumed exactly.
 
-* On the Redis layers the history is a Redis Stream per stream (``<GROUP_PREFIX>.history.
-  <stream>``; entry ids are the offsets), written with the trim mark by one script per round
-  (:data:`APPEND_SCRIPT`) and read by another (:data:`READ_SCRIPT`), beside the epoch the
-  versions use: a Redis that lost its data has a new epoch, and every older cursor expires.
-  What crosses Redis per event does not grow with the number of subscribers.
+* On the Redis layers the history is a Redis Stream per stream (``<prefix>.history.<stream>``,
+  the prefix of ``layers.redis_key_prefix``; entry ids are the offsets), written with the trim
+  mark by one script per round (:data:`APPEND_SCRIPT`) and read by another
+  (:data:`READ_SCRIPT`), beside the epoch the versions use: a Redis that lost its data has a
+  new epoch, and every older cursor expires. What crosses Redis per event does not grow with
+  the number of subscribers.
 * On the in-memory layer it is kept in the process (:class:`LocalHistory`), under the
   publisher's epoch, which is new in every process.
 
@@ -33,7 +34,7 @@ from .conf import get_settings
 from .cursors import Cursor, Offset, format_offset, new_epoch, parse_offset
 from .events import EventMessage
 from .exceptions import CursorExpired, CursorInvalid
-from .layers import is_process_local, redis_eval
+from .layers import is_process_local, redis_eval, redis_key_prefix
 
 # Trims one stream (KEYS[k] its history, KEYS[k + 1] its trim mark) to `size` entries and
 # `ttl` ms, remembering the newest entry id dropped as the trim mark.
@@ -346,7 +347,7 @@ async def read_after(layer: Any, stream: str, cursor: Cursor) -> list[EventMessa
         raise CursorExpired("this server keeps no history (HISTORY_SIZE is 0)")
     if is_process_local(layer):
         return get_local_history().read_after(cursor, stream, size, ttl)
-    prefix = options.GROUP_PREFIX
+    prefix = redis_key_prefix(layer)
     keys = [f"{prefix}.epoch", history_key(prefix, stream), mark_key(prefix, stream)]
     reply = await redis_eval(
         layer, READ_SCRIPT, keys, [format_offset(cursor.offset), size, int(ttl * 1000)]
@@ -359,7 +360,7 @@ async def read_top(layer: Any, stream: str) -> Cursor:
     nothing committed after this call (offset 0 before any event)."""
     if is_process_local(layer):
         return get_local_history().top(stream)
-    prefix = get_settings().GROUP_PREFIX
+    prefix = redis_key_prefix(layer)
     keys = [f"{prefix}.epoch", history_key(prefix, stream), mark_key(prefix, stream)]
     epoch, top = (_text(item) for item in await redis_eval(layer, TOP_SCRIPT, keys, [new_epoch()]))
     return Cursor(epoch, parse_offset(top))
@@ -370,7 +371,7 @@ async def read_range(layer: Any, stream: str, after: Offset, upto: Offset) -> li
     the live events holds), each with its cursor."""
     if is_process_local(layer):
         return get_local_history().range(stream, after, upto)
-    prefix = get_settings().GROUP_PREFIX
+    prefix = redis_key_prefix(layer)
     keys = [f"{prefix}.epoch", history_key(prefix, stream)]
     reply = await redis_eval(layer, RANGE_SCRIPT, keys, [format_offset(after), format_offset(upto)])
     epoch = _text(reply[0])

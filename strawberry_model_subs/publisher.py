@@ -67,7 +67,14 @@ from .history import (
     mark_key,
     newest_key,
 )
-from .layers import ChannelLayer, deliver_local, get_layer, is_process_local, redis_host
+from .layers import (
+    ChannelLayer,
+    deliver_local,
+    get_layer,
+    is_process_local,
+    redis_host,
+    redis_key_prefix,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -286,7 +293,7 @@ class Publisher:
         else:
             try:
                 epoch, tops, previous = loop.run_until_complete(
-                    self._versions(layer, prefix, counts, batch, writers)
+                    self._versions(layer, redis_key_prefix(layer), counts, batch, writers)
                 )
             except Exception as exc:
                 self._redis = None
@@ -389,7 +396,7 @@ class Publisher:
     ) -> dict[str, tuple[str, list[str]]]:
         assert self._redis is not None  # the round's versions connected it
         options = get_settings()
-        prefix = options.GROUP_PREFIX
+        prefix = redis_key_prefix(get_layer())
         keys = [f"{prefix}.epoch"]
         args: list[Any] = [
             epoch,

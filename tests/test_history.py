@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import pytest
 import redis.asyncio as aioredis
+from asgiref.sync import sync_to_async
 
 from strawberry_model_subs import Action, Event
 from strawberry_model_subs.cursors import Cursor, parse_cursor, parse_offset
@@ -28,8 +29,12 @@ from strawberry_model_subs.history import (
     history_key,
     mark_key,
     newest_key,
+    read_range,
+    read_top,
 )
 from strawberry_model_subs.hub import get_hub
+from strawberry_model_subs.layers import get_layer
+from strawberry_model_subs.publisher import flush_events
 from tests.testapp.models import Category
 
 BIG = 3600.0
@@ -244,3 +249,21 @@ async def test_an_event_older_than_its_objects_newest_in_the_history_is_left_out
     finally:
         await client.delete(*store.keys(), *store.newest)
         await client.aclose()
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+async def test_a_site_whose_layer_has_another_prefix_shares_no_history() -> None:
+    """Two sites on one Redis database, their channel layers' prefixes apart: neither reads the
+    other's history, so a gap in one site's live events is never filled with the other's."""
+    ours = get_layer()
+    url = os.environ.get("SMS_REDIS_URL", "redis://127.0.0.1:6379/0")
+    theirs = type(ours)(hosts=[{"address": url}], prefix="another-site")
+    await Category.objects.acreate(name="ours")
+    assert await sync_to_async(flush_events)(5.0)
+    top = await read_top(ours, "categories")
+    assert top.offset > (0, 0)
+    other = await read_top(theirs, "categories")
+    assert other.offset == (0, 0)
+    assert other.epoch != top.epoch
+    assert await read_range(theirs, "categories", (0, 0), top.offset) == []
