@@ -6,10 +6,13 @@ Environment switches:
 * ``SMS_CHANNEL_LAYER=redis`` / ``redis-pubsub`` uses a Redis channel layer instead of the
   in-memory one (needed whenever more than one process shares events).
 * ``SMS_SQLITE_PATH`` lets a real server subprocess share a SQLite file with the test process.
+* ``SMS_SETTINGS``: a JSON object of library settings (``STRAWBERRY_MODEL_SUBS``) for a server
+  an e2e test starts, e.g. ``{"HISTORY_SIZE": 5}``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from pathlib import Path
@@ -91,8 +94,12 @@ elif _channel_layer == "redis-pubsub":
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
-# The connection authentication hook: a token in connection_init or the query string.
-STRAWBERRY_MODEL_SUBS = {"AUTHENTICATE": "tests.testapp.auth.authenticate"}
+# The connection authentication hook: a token in connection_init or the query string; and
+# what a server process of an e2e test is started with (SMS_SETTINGS, a JSON object).
+STRAWBERRY_MODEL_SUBS = {
+    "AUTHENTICATE": "tests.testapp.auth.authenticate",
+    **json.loads(os.environ.get("SMS_SETTINGS", "{}")),
+}
 
 ROOT_URLCONF = "tests.testapp.urls"
 ASGI_APPLICATION = "tests.testapp.asgi.application"

@@ -24,7 +24,12 @@ STARTUP_TIMEOUT = 20.0
 FRAME_TIMEOUT = 5.0
 
 #: The GraphQL type-name prefix of each stream of the test site.
-STREAM_TYPES = {"products": "Product", "categories": "Category", "reviews": "Review"}
+STREAM_TYPES = {
+    "products": "Product",
+    "categories": "Category",
+    "reviews": "Review",
+    "note-feed": "NoteFeed",
+}
 
 
 # -- the server -------------------------------------------------------------------------------

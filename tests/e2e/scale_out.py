@@ -202,9 +202,14 @@ class ScaleOutServer(LiveServer):
 
     name: str = "server"
     redis_url: str = ""
+    #: Library settings of this server beyond the test site's (``SMS_SETTINGS``).
+    settings: dict[str, Any] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
-        return services_env(self.redis_url)
+        env = services_env(self.redis_url)
+        if self.settings:
+            env["SMS_SETTINGS"] = json.dumps(self.settings)
+        return env
 
     def log_since(self, start: int) -> tuple[str, int]:
         """The log written since byte ``start``, and where it ends now."""
@@ -242,7 +247,7 @@ def _check_exit(code: int | None, stdout: str, stderr: str) -> None:
 async def _finish(process: asyncio.subprocess.Process, timeout: float) -> tuple[str, str]:
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise AssertionError(f"save_products did not exit within {timeout} s") from None
     return out.decode(errors="replace"), err.decode(errors="replace")
 
@@ -322,7 +327,7 @@ async def paused_command(
         assert process.stdout is not None
         try:
             line = await asyncio.wait_for(process.stdout.readline(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise AssertionError(f"save_products did not pause within {timeout} s") from None
         if not line:
             stdout, stderr = await _finish(process, timeout)
