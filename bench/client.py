@@ -153,7 +153,7 @@ class Profiler:
         process.send_signal(signal.SIGINT)
         try:
             await asyncio.wait_for(process.wait(), 10.0)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             process.kill()
             await process.wait()
 
@@ -542,7 +542,7 @@ class Client:
             await asyncio.wait_for(
                 asyncio.gather(*(connect(c) for c in conns)), self.args.connect_timeout
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             ready = sum(1 for c in conns if c.subscribed.done())
             self.abort(conns)
             raise RunError(

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import pkgutil
 import re
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 import strawberry_model_subs
 
