@@ -12,7 +12,7 @@ import asyncio
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Literal, Protocol, TypedDict, cast
+from typing import Any, Literal, NotRequired, Protocol, TypedDict, cast
 
 from django.core import signing
 
@@ -40,6 +40,8 @@ class ControlRequest(TypedDict):
     #: Subscribe from this cursor ('' from now on), with frames that carry each event's
     #: cursor; None for frames exactly as graphene-django-subscriptions sends them.
     after: str | None
+    #: The ``where`` filter as JSON data (``filters.where_spec``), or None for every object.
+    where: NotRequired[dict[str, Any] | None]
 
 
 class ControlMessage(TypedDict):

@@ -23,9 +23,16 @@ from .bridge import connect_model
 from .conf import get_settings
 from .events import check_stream_name
 from .exceptions import RegistrationError
+from .filters import build_filter_type, filter_fields
 from .permissions import EventFilter, FieldsFor, Rules
 from .registry import Registration, identity
-from .typegen import GRAPHQL_NAME_RE, build_data_type, build_event_type, build_fields_enum
+from .typegen import (
+    GRAPHQL_NAME_RE,
+    Mapped,
+    build_data_type,
+    build_event_type,
+    build_fields_enum,
+)
 
 S = TypeVar("S", bound=type[serializers.ModelSerializer[Any]])
 
@@ -153,13 +160,17 @@ def _register(
             "from views, URLs or the schema, not from models.py or an AppConfig module."
         )
 
+    serializer = cls()
+    mapped: dict[str, Mapped] = {}
     data_type, field_names = build_data_type(
-        cls(),
+        serializer,
         type_name,
         f"The fields of {model._meta.label_lower}, as {cls.__name__} renders them.",
         field_types,
         known=_data_type_of,
+        mapped_out=mapped,
     )
+    filterable = filter_fields(serializer, model, mapped)
     registration = Registration(
         serializer_class=cls,
         stream=stream,
@@ -171,6 +182,8 @@ def _register(
         fields_enum=build_fields_enum(type_name, field_names),
         event_type=build_event_type(type_name, data_type, description),
         rules=_check_rules(cls, rules),
+        filter_type=build_filter_type(type_name, filterable),
+        filter_fields=filterable,
     )
     registry.add(registration)
     connect_model(model)

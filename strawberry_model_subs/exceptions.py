@@ -13,6 +13,7 @@
     ├── Rejected                       an AUTHENTICATE hook refuses a connection (close 4403)
     ├── ControlError                   a subscribe/unsubscribe request cannot be carried out
     │   ├── PermissionDenied           ... because the user may not
+    │   ├── FilterError                ... because its where filter cannot be run
     │   └── CursorError                ... because its resume cursor cannot be used
     │       ├── CursorExpired          the cursor is older than the history (CURSOR_EXPIRED)
     │       └── CursorInvalid          the cursor is not one the server gave out (CURSOR_INVALID)
@@ -79,6 +80,11 @@ class ControlError(ModelSubsError):
 
 class PermissionDenied(ControlError):
     """A subscription or a control operation is not allowed for this user."""
+
+
+class FilterError(ControlError):
+    """A subscription's ``where`` filter cannot be run (a refused lookup, a field the user may
+    not read); the message names the field."""
 
 
 class CursorError(ControlError):

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from .conf import get_settings
 from .cursors import Offset, parse_cursor
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
+from .filters import Where
 from .frames import merge_fields
 from .history import read_top
 from .layers import (
@@ -49,7 +50,13 @@ Fields = frozenset[str] | None
 #: Sent by the hub to its own channel to end its receive loop once it has no subscriber.
 STOP_MESSAGE_TYPE = "sms.hub.stop"
 HUB_TASK_NAME = "strawberry-model-subs hub"
-Key = tuple[Action, str | None]
+#: A subscription: the action and object (None: every object) it takes, and its filter.
+Key = tuple[Action, str | None, Where | None]
+#: A key, or an unfiltered one as (action, pk).
+AnyKey = Key | tuple[Action, str | None]
+#: Where a hub indexes subscriptions: by action and object.
+Slot = tuple[Action, str | None]
+EVERYTHING: Key = (Action.ALL_ACTIONS, None, None)
 
 
 class Sink(Protocol):
@@ -59,6 +66,14 @@ class Sink(Protocol):
 
     def push(self, event: Event, fields: Fields) -> None:
         """Take one event; must not block (queue it and return)."""
+
+
+def full_key(key: AnyKey) -> Key:
+    """``key`` with its filter (None when it has none)."""
+    if len(key) == 3:
+        return key
+    action, pk = key
+    return action, pk, None
 
 
 def _create_task(coroutine: Any, name: str | None = None) -> asyncio.Task[None]:
@@ -102,7 +117,9 @@ class Hub:
     def __init__(self, layer: ChannelLayer) -> None:
         self.layer = layer
         #: stream -> (action, pk or None) -> sink -> fields
-        self.index: dict[str, dict[Key, dict[Sink, Fields]]] = {}
+        self.index: dict[str, dict[Slot, dict[Sink, Fields]]] = {}
+        #: The same for filtered subscriptions: stream -> filter -> (action, pk) -> ...
+        self.filtered: dict[str, dict[Where, dict[Slot, dict[Sink, Fields]]]] = {}
         self.refs: Counter[str] = Counter()
         self.channel: str | None = None
         self.task: asyncio.Task[None] | None = None
@@ -128,22 +145,23 @@ class Hub:
         self,
         stream: str,
         sink: Sink | None = None,
-        key: Key = (Action.ALL_ACTIONS, None),
+        key: AnyKey = EVERYTHING,
         fields: Fields = None,
     ) -> None:
         """Take one reference on ``stream``; the first one joins its group and starts receiving.
-        With ``sink``, also index its subscription ``key`` (action, pk) with ``fields``, at the
-        same moment: no event can fall between the two.
+        With ``sink``, also index its subscription ``key`` (action, pk, where) with ``fields``,
+        at the same moment: no event can fall between the two.
 
         Returns once the group membership is in place, so an event committed afterwards reaches
         this process. When the caller is cancelled meanwhile it holds nothing: the join completes
         in the background and is undone.
         """
-        task = self._detach(self._join(stream, sink, key, fields))
+        full = full_key(key)
+        task = self._detach(self._join(stream, sink, full, fields))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._undo_join(stream, sink, key, done))
+            task.add_done_callback(lambda done: self._undo_join(stream, sink, full, done))
             raise
 
     def _undo_join(
@@ -160,13 +178,15 @@ class Hub:
         await asyncio.shield(self._detach(self._leave(stream)))
 
     @contextlib.asynccontextmanager
-    async def subscribed(self, stream: str, sink: Sink, key: Key) -> AsyncIterator[None]:
-        """Hold ``sink``'s subscription ``key`` (action, pk) to ``stream`` for the block."""
-        await self.join(stream, sink, key)
+    async def subscribed(self, stream: str, sink: Sink, key: AnyKey) -> AsyncIterator[None]:
+        """Hold ``sink``'s subscription ``key`` (action, pk, where) to ``stream`` for the
+        block."""
+        full = full_key(key)
+        await self.join(stream, sink, full)
         try:
             yield
         finally:
-            self.discard(sink, stream, *key)
+            self.discard(sink, stream, *full)
             await self.leave(stream)
 
     def _detach(self, coroutine: Any) -> asyncio.Task[None]:
@@ -191,7 +211,8 @@ class Hub:
                     raise
             self.refs[stream] += 1
             if sink is not None:
-                self.add(sink, stream, *key, fields)
+                action, pk, where = key
+                self.add(sink, stream, action, pk, fields, where)
             if self.task is None or self.task.done():
                 self.task = _create_task(self._run(), name=HUB_TASK_NAME)
 
@@ -229,26 +250,48 @@ class Hub:
         """A snapshot of what the hub holds (see :class:`HubState`)."""
         return HubState(
             references=MappingProxyType(dict(self.refs)),
-            subscriptions=MappingProxyType(
-                {
-                    stream: sum(len(bucket) for bucket in buckets.values())
-                    for stream, buckets in self.index.items()
-                }
-            ),
+            subscriptions=MappingProxyType(self._counts()),
             receiving=self.task is not None and not self.task.done(),
             pending=len(self._detached),
             channel=self.channel,
         )
 
+    def _counts(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for stream, buckets in self.index.items():
+            counts[stream] += sum(len(bucket) for bucket in buckets.values())
+        for stream, filters in self.filtered.items():
+            for buckets in filters.values():
+                counts[stream] += sum(len(bucket) for bucket in buckets.values())
+        return dict(counts)
+
     # -- index ------------------------------------------------------------------------------
 
-    def add(self, sink: Sink, stream: str, action: Action, pk: str | None, fields: Fields) -> bool:
+    def _slots(self, stream: str, where: Where | None, create: bool) -> dict[Slot, Any] | None:
+        if where is None:
+            return self.index.setdefault(stream, {}) if create else self.index.get(stream)
+        filters = self.filtered.setdefault(stream, {}) if create else self.filtered.get(stream)
+        if filters is None:
+            return None
+        return filters.setdefault(where, {}) if create else filters.get(where)
+
+    def add(
+        self,
+        sink: Sink,
+        stream: str,
+        action: Action,
+        pk: str | None,
+        fields: Fields,
+        where: Where | None = None,
+    ) -> bool:
         """Index a subscription (the caller holds a :meth:`join` reference for it).
 
-        Returns False when ``sink`` already had this (action, pk) subscription, whose fields are
-        then replaced: the caller should drop its extra reference.
+        Returns False when ``sink`` already had this (action, pk, where) subscription, whose
+        fields are then replaced: the caller should drop its extra reference.
         """
-        bucket = self.index.setdefault(stream, {}).setdefault((action, pk), {})
+        slots = self._slots(stream, where, create=True)
+        assert slots is not None
+        bucket = slots.setdefault((action, pk), {})
         existed = sink in bucket
         bucket[sink] = fields
         return not existed
@@ -275,9 +318,11 @@ class Hub:
         del self.given[key]  # past them: nothing given can come any more
         return False
 
-    def discard(self, sink: Sink, stream: str, action: Action, pk: str | None) -> bool:
+    def discard(
+        self, sink: Sink, stream: str, action: Action, pk: str | None, where: Where | None = None
+    ) -> bool:
         """Remove a subscription from the index; True if it was there."""
-        buckets = self.index.get(stream)
+        buckets = self._slots(stream, where, create=False)
         if buckets is None:
             return False
         bucket = buckets.get((action, pk))
@@ -289,7 +334,13 @@ class Hub:
         if not bucket:
             del buckets[(action, pk)]
             if not buckets:
-                del self.index[stream]
+                if where is None:
+                    del self.index[stream]
+                else:
+                    filters = self.filtered[stream]
+                    del filters[where]
+                    if not filters:
+                        del self.filtered[stream]
         return True
 
     # -- delivery ---------------------------------------------------------------------------
@@ -305,20 +356,25 @@ class Hub:
     def dispatch(self, event: Event) -> int:
         """Hand ``event`` to every sink with a matching subscription, once per sink, with the
         union of its subscriptions' fields, if the stream's permission rules let the sink's user
-        see it (asked once per user and event). Returns the number of sinks served."""
+        see it (asked once per user and event). A filtered subscription matches when its filter
+        matches the event's data (each distinct filter is tested once). Returns the number of
+        sinks served."""
+        slots = (
+            (event.action, event.pk),
+            (event.action, None),
+            (Action.ALL_ACTIONS, event.pk),
+            (Action.ALL_ACTIONS, None),
+        )
         buckets = self.index.get(event.stream)
-        if not buckets:
+        matching = [bucket for slot in slots if (bucket := buckets.get(slot))] if buckets else []
+        filters = self.filtered.get(event.stream)
+        if filters:
+            data = event.data
+            for where, filtered in filters.items():
+                if where.matches(data):
+                    matching += [bucket for slot in slots if (bucket := filtered.get(slot))]
+        if not matching:
             return 0
-        matching = [
-            bucket
-            for key in (
-                (event.action, event.pk),
-                (event.action, None),
-                (Action.ALL_ACTIONS, event.pk),
-                (Action.ALL_ACTIONS, None),
-            )
-            if (bucket := buckets.get(key))
-        ]
         if len(matching) == 1:
             targets = matching[0]
         else:

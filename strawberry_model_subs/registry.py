@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -16,6 +16,7 @@ from rest_framework import serializers
 
 from .events import pk_key
 from .exceptions import ControlError
+from .filters import FilterField
 from .permissions import Rules, event_check
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,9 @@ class Registration:
     fields_enum: type
     event_type: type
     rules: Rules = field(default_factory=Rules)
+    #: ``{name}Filter`` (None: the serializer has no filterable field) and its fields.
+    filter_type: type | None = None
+    filter_fields: Mapping[str, FilterField] = field(default_factory=dict)
 
     @cached_property
     def event_check(self) -> Callable[[Any, Any], bool] | None:

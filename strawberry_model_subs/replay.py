@@ -20,7 +20,7 @@ from .events import Action, Event, decode_event
 from .exceptions import NotRegisteredError, SyncOnlyError
 from .frames import merge_fields
 from .history import read_after, read_top
-from .hub import Fields, Hub, Key, Sink
+from .hub import AnyKey, Fields, Hub, Key, Sink, full_key
 from .layers import get_layer, in_event_loop, run_sync
 from .registry import registration_for_stream
 from .versions import Versions
@@ -40,8 +40,12 @@ class _StandIn:
 
 
 def _matches(key: Key, event: Event) -> bool:
-    action, pk = key
-    return action in (Action.ALL_ACTIONS, event.action) and pk in (None, event.pk)
+    action, pk, where = key
+    return (
+        action in (Action.ALL_ACTIONS, event.action)
+        and pk in (None, event.pk)
+        and (where is None or where.matches(event.data))
+    )
 
 
 def _place(event: Event) -> tuple[str, Offset] | None:
@@ -70,9 +74,9 @@ def merge(*runs: list[tuple[Event, Fields]]) -> list[tuple[Event, Fields]]:
 
 
 async def resume(
-    hub: Hub, stream: str, sink: Sink, key: Key, cursor: Cursor, fields: Fields = None
+    hub: Hub, stream: str, sink: Sink, key: AnyKey, cursor: Cursor, fields: Fields = None
 ) -> list[tuple[Event, Fields]]:
-    """Subscribe ``sink`` to ``key`` (action, pk) of ``stream`` with ``fields``, from
+    """Subscribe ``sink`` to ``key`` (action, pk, where) of ``stream`` with ``fields``, from
     ``cursor``: returns, in offset order, every matching event after the cursor that its user
     may see, for the caller to hand to the sink before anything else, and then, before any
     await, to pass to :meth:`Hub.exclude` (they may still arrive live). From the return on, the
@@ -82,6 +86,7 @@ async def resume(
     ``hub.discard`` then ``hub.leave``). Raises CursorExpired or CursorInvalid, holding nothing,
     when the history cannot give every event after the cursor.
     """
+    key = full_key(key)
     stand_in = _StandIn(sink.user)
     await hub.join(stream, stand_in, key, fields)
     try:
@@ -103,7 +108,7 @@ async def resume(
     # No await from here to the caller's Hub.exclude: an event read from the history may yet
     # arrive live, and must not reach the subscriber twice.
     hub.discard(stand_in, stream, *key)
-    hub.add(sink, stream, *key, fields)
+    hub.add(sink, stream, key[0], key[1], fields, key[2])
     return merge(replayed, stand_in.held)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Optional
 
@@ -17,7 +18,14 @@ from .conf import get_settings
 from .control import ControlRequest, apply_control
 from .cursors import parse_cursor
 from .events import Action, Event, Operation
-from .exceptions import ConfigurationError, ControlError, CursorError, RegistrationError
+from .exceptions import (
+    ConfigurationError,
+    ControlError,
+    CursorError,
+    FilterError,
+    RegistrationError,
+)
+from .filters import Where, compile_where, where_spec
 from .hub import get_hub
 from .permissions import allowed_fields, check_subscribe, request_user, user_key
 from .registry import Registration, registration_for_serializer, registrations
@@ -103,6 +111,7 @@ def _control_resolver(registration: Registration) -> Any:
         id: strawberry.ID | None = None,
         data: list[Any] | None = None,
         after: str | None = None,
+        where: Any = None,
     ) -> AsyncGenerator[SubscriptionResult, None]:
         error: str | None = None
         try:
@@ -112,8 +121,11 @@ def _control_resolver(registration: Registration) -> Any:
                 )
             fields = None if data is None else [member.value for member in data]
             user = await request_user(info)
+            spec = None if where is None else where_spec(where)
             if operation is Operation.SUBSCRIBE:
                 check_subscribe(registration, user, fields)
+                if spec is not None:
+                    check_where(registration, user, spec)
                 if fields is None:
                     allowed = allowed_fields(registration, user)
                     fields = None if allowed is None else sorted(allowed)
@@ -125,6 +137,7 @@ def _control_resolver(registration: Registration) -> Any:
                 "fields": fields,
                 "requester": user_key(user),
                 "after": after,
+                "where": spec,
             }
             if after:
                 parse_cursor(after)  # a malformed cursor is refused before the socket is asked
@@ -149,7 +162,32 @@ def _control_resolver(registration: Registration) -> Any:
         "after": Optional[str],  # noqa: UP045
         "return": AsyncGenerator[SubscriptionResult, None],
     }
+    _take_where(resolve, registration)
     return resolve
+
+
+def _take_where(resolve: Any, registration: Registration) -> None:
+    """Give a resolver its ``where: {Name}Filter`` argument (or none, for a stream with no
+    filterable field)."""
+    if registration.filter_type is None:
+        signature = inspect.signature(resolve)
+        kept = [p for p in signature.parameters.values() if p.name != "where"]
+        resolve.__signature__ = signature.replace(parameters=kept)
+    else:
+        resolve.__annotations__["where"] = Optional[registration.filter_type]  # noqa: UP045
+
+
+def check_where(registration: Registration, user: Any, spec: dict[str, Any]) -> Where:
+    """Compile a subscription's filter for ``user``: refused (FilterError) when it reads a
+    field the user may not receive (``fields_for``) or asks what it cannot run."""
+    compiled = compile_where(spec, registration.filter_fields)
+    allowed = allowed_fields(registration, user)
+    if allowed is not None:
+        hidden = sorted(compiled.fields - set(allowed))
+        if hidden:
+            names = ", ".join(to_camel_case(name) for name in hidden)
+            raise FilterError(f"where: permission denied: you may not filter on {names}")
+    return compiled
 
 
 def cursor_field(stream: str) -> Any:
@@ -205,16 +243,19 @@ def _changed_resolver(registration: Registration) -> Any:
         action: Action = Action.ALL_ACTIONS,
         id: strawberry.ID | None = None,
         after: str | None = None,
+        where: Any = None,
     ) -> AsyncIterator[Event]:
         user = await request_user(info)
         try:
             pk = None if id is None else registration.parse_id(id)
             check_subscribe(registration, user, selected_data_fields(registration, info))
+            compiled = None if where is None else check_where(registration, user, where_spec(where))
             cursor = parse_cursor(after) if after else None
         except CursorError as exc:
             raise GraphQLError(str(exc), extensions={"code": exc.code}) from None
         except ControlError as exc:
             raise GraphQLError(str(exc)) from None
+        key = (action, pk, compiled)
         target = DIRECT.get()
         shared = target is not None and get_settings().SHARE_TYPED_EXECUTION
         if cursor is not None:
@@ -224,13 +265,13 @@ def _changed_resolver(registration: Registration) -> Any:
                 else EventQueue(user)
             )
             try:
-                return await resumed(get_hub(), registration.stream, action, pk, sink, cursor)
+                return await resumed(get_hub(), registration.stream, key, sink, cursor)
             except CursorError as exc:
                 raise GraphQLError(str(exc), extensions={"code": exc.code}) from None
         if shared and target is not None:
             sink = DirectSink(user, target, shared_operation(info.schema, target))
-            return direct_events(get_hub(), registration.stream, action, pk, sink)
-        return changed_events(get_hub(), registration.stream, action, pk, user)
+            return direct_events(get_hub(), registration.stream, key, sink)
+        return changed_events(get_hub(), registration.stream, key, user)
 
     resolve.__annotations__ = {
         "info": strawberry.Info,
@@ -239,4 +280,5 @@ def _changed_resolver(registration: Registration) -> Any:
         "after": Optional[str],  # noqa: UP045
         "return": AsyncGenerator[registration.event_type, None],  # type: ignore[name-defined]
     }
+    _take_where(resolve, registration)
     return resolve

@@ -13,15 +13,18 @@ from .control import ControlRequest
 from .cursors import parse_cursor
 from .events import Action, Event
 from .exceptions import ControlError
+from .filters import Where, compile_where
 from .frames import ack_frame, cursor_frame, stream_frame
 from .hub import Fields, Hub
 from .outbox import Outbox
 from .permissions import PermissionDenied, user_key
+from .registry import registration_for_stream
 from .replay import merge, resume
 
 logger = logging.getLogger(__name__)
 
-SubscriptionKey = tuple[str, Action, str | None]
+#: A socket's subscription: stream, action, object (None: every one) and filter.
+SubscriptionKey = tuple[str, Action, str | None, Where | None]
 
 
 class StreamSession:
@@ -64,7 +67,7 @@ class StreamSession:
     async def apply(self, request: ControlRequest) -> None:
         """Subscribe or unsubscribe, then queue the ack; raise ControlError (and send no ack)."""
         stream, action, pk = request["stream"], Action(request["action"]), request["pk"]
-        key = (stream, action, pk)
+        key = (stream, action, pk, _where(stream, request.get("where")))
         if request.get("requester") != self.owner:
             raise PermissionDenied(
                 "permission denied: this channelId belongs to a socket of another user"
@@ -100,10 +103,10 @@ class StreamSession:
         self, key: SubscriptionKey, fields: Fields, after: str | None
     ) -> list[str]:
         """Hold the subscription; the frames a resumed one missed, to send after the ack."""
-        stream, action, pk = key
+        stream, hub_key = key[0], key[1:]
         replayed: list[str] = []
         if key in self.subscriptions:
-            self.hub.add(self, stream, action, pk, fields)  # new fields for the same key
+            self.hub.add(self, stream, key[1], key[2], fields, key[3])  # new fields, same key
         elif len(self.subscriptions) >= self._max_subscriptions:
             raise ControlError(
                 f"this socket already holds {self._max_subscriptions} subscriptions, the "
@@ -112,13 +115,13 @@ class StreamSession:
         elif after:
             replayed = await self._resume(key, fields, after)
         else:
-            await self.hub.join(stream, self, (action, pk), fields)
+            await self.hub.join(stream, self, hub_key, fields)
         self.subscriptions[key] = fields
         if after is not None:
             self.resumable.add(key)
         else:
             self.resumable.discard(key)
-        self._cursored = {s for s, _, _ in self.resumable}
+        self._cursored = {k[0] for k in self.resumable}
         return replayed
 
     async def _resume(self, key: SubscriptionKey, fields: Fields, after: str) -> list[str]:
@@ -126,11 +129,11 @@ class StreamSession:
         frames of the stream are held meanwhile: they come back with the missed events, in
         offset order, once each. From the return on, frames of the stream go out live; the
         caller sends the ones returned before awaiting anything."""
-        stream, action, pk = key
+        stream = key[0]
         cursor = parse_cursor(after)
         held = self._holds[stream] = []
         try:
-            replayed = await resume(self.hub, stream, self, (action, pk), cursor, fields)
+            replayed = await resume(self.hub, stream, self, key[1:], cursor, fields)
         finally:
             del self._holds[stream]
         missed = merge(replayed, held)
@@ -138,7 +141,7 @@ class StreamSession:
         return [cursor_frame(event, fields) for event, fields in missed]
 
     async def _unsubscribe(self, key: SubscriptionKey) -> None:
-        stream, action, pk = key
+        stream = key[0]
         if key not in self.subscriptions:
             held = ", ".join(_describe(k) for k in self.subscriptions) or "none"
             raise ControlError(
@@ -147,8 +150,8 @@ class StreamSession:
             )
         del self.subscriptions[key]
         self.resumable.discard(key)
-        self._cursored = {s for s, _, _ in self.resumable}
-        self.hub.discard(self, stream, action, pk)
+        self._cursored = {k[0] for k in self.resumable}
+        self.hub.discard(self, *key)
         await self.hub.leave(stream)
 
     async def apply_from_any_loop(self, request: ControlRequest) -> None:
@@ -164,10 +167,10 @@ class StreamSession:
         async with self._lock:
             self.closed = True
             keys, self.subscriptions = list(self.subscriptions), {}
-            for stream, action, pk in keys:
-                self.hub.discard(self, stream, action, pk)
-            for stream, _, _ in keys:
-                await self.hub.leave(stream)
+            for key in keys:
+                self.hub.discard(self, *key)
+            for key in keys:
+                await self.hub.leave(key[0])
         await self.outbox.close()
 
     # -- delivery ---------------------------------------------------------------------------
@@ -188,5 +191,16 @@ class StreamSession:
 
 
 def _describe(key: SubscriptionKey) -> str:
-    stream, action, pk = key
-    return f"{stream} {action.value}" + (f" id {pk}" if pk is not None else "")
+    stream, action, pk, where = key
+    described = f"{stream} {action.value}" + (f" id {pk}" if pk is not None else "")
+    return described + (" (filtered)" if where is not None else "")
+
+
+def _where(stream: str, spec: dict[str, Any] | None) -> Where | None:
+    """The compiled filter of a request (checked by the control operation already)."""
+    if spec is None:
+        return None
+    registration = registration_for_stream(stream)
+    if registration is None:
+        raise ControlError(f"no serializer is registered for the stream {stream!r}")
+    return compile_where(spec, registration.filter_fields)

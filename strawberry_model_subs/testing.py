@@ -45,11 +45,14 @@ def control_document(stream: str) -> str:
     registration = registration_for_stream(stream)
     if registration is None:
         raise LookupError(f"no serializer is registered for stream {stream!r}")
+    declare, where = "", ""
+    if registration.filter_type is not None:
+        declare, where = f", $where: {registration.name}Filter", ", where: $where"
     return (
         f"subscription Control($operation: Operation!, $action: Action!, $channelId: String!, "
-        f"$id: ID, $data: [{registration.name}Fields!], $after: String) {{ "
+        f"$id: ID, $data: [{registration.name}Fields!], $after: String{declare}) {{ "
         f"{registration.control_field}(operation: $operation, action: $action, "
-        f"channelId: $channelId, id: $id, data: $data, after: $after) "
+        f"channelId: $channelId, id: $id, data: $data, after: $after{where}) "
         f"{{ ok error stream operation action }} }}"
     )
 
@@ -284,13 +287,15 @@ class StreamClient(_Reader):
         fields: list[str] | None = None,
         operation: str = "SUBSCRIBE",
         after: str | None = None,
+        where: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run the control operation for this socket; return its result (``ok``, ``error``...).
 
         ``fields`` are serializer field names (``in_stock``), turned into enum members. With
         ``after`` (a cursor, or ``""`` for from now on) the subscription resumes: its frames
-        carry a ``cursor``, and what was missed after that cursor follows the ack. When the
-        result is ok, the ack frame is read and checked too.
+        carry a ``cursor``, and what was missed after that cursor follows the ack. ``where`` is
+        the filter as GraphQL variables give it (``{"price": {"lt": "10"}}``). When the result
+        is ok, the ack frame is read and checked too.
 
         Example::
 
@@ -301,7 +306,7 @@ class StreamClient(_Reader):
         """
         registration = registration_for_stream(stream)
         assert registration is not None, f"no serializer is registered for stream {stream!r}"
-        variables = {
+        variables: dict[str, Any] = {
             "operation": operation,
             "action": action,
             "channelId": self.channel_id,
@@ -309,6 +314,8 @@ class StreamClient(_Reader):
             "data": None if fields is None else [enum_member(f) for f in fields],
             "after": after,
         }
+        if where is not None:
+            variables["where"] = where
         response = await self.execute(control_document(stream), variables)
         if response.get("errors"):
             return {"ok": False, "errors": response["errors"]}
@@ -327,10 +334,15 @@ class StreamClient(_Reader):
         return dict(result)
 
     async def unsubscribe(
-        self, stream: str, action: str = "ALL_ACTIONS", *, id: object = None
+        self,
+        stream: str,
+        action: str = "ALL_ACTIONS",
+        *,
+        id: object = None,
+        where: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Run the unsubscribe control operation; returns and checks as :meth:`subscribe`."""
-        return await self.subscribe(stream, action, id=id, operation="UNSUBSCRIBE")
+        return await self.subscribe(stream, action, id=id, operation="UNSUBSCRIBE", where=where)
 
     async def receive_event(self) -> dict[str, Any]:
         """The next ``{"stream", "payload"}`` frame."""

@@ -7,8 +7,8 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from .cursors import Cursor
-from .events import Action, Event
-from .hub import Fields, Hub, Sink
+from .events import Event
+from .hub import Fields, Hub, Key, Sink
 from .replay import resume
 
 
@@ -25,26 +25,22 @@ class EventQueue:
         self.queue.put_nowait(event)
 
 
-async def changed_events(
-    hub: Hub, stream: str, action: Action, pk: str | None, user: Any
-) -> AsyncGenerator[Event, None]:
+async def changed_events(hub: Hub, stream: str, key: Key, user: Any) -> AsyncGenerator[Event, None]:
     """Yield the matching events of ``stream`` until the consumer of the generator stops.
 
     The subscription is in place (group joined, index entry added) before the first event is
     awaited, and is removed in ``finally`` however the generator ends (complete, close, error).
     """
     sink = EventQueue(user)
-    async with hub.subscribed(stream, sink, (action, pk)):
+    async with hub.subscribed(stream, sink, key):
         while True:
             yield await sink.queue.get()
 
 
-async def direct_events(
-    hub: Hub, stream: str, action: Action, pk: str | None, sink: Sink
-) -> AsyncGenerator[Event, None]:
+async def direct_events(hub: Hub, stream: str, key: Key, sink: Sink) -> AsyncGenerator[Event, None]:
     """The source stream of a shared typed subscription (see ``shared``): it yields nothing,
     since ``sink`` writes the frames, and holds the subscription until it is cancelled."""
-    async with hub.subscribed(stream, sink, (action, pk)):
+    async with hub.subscribed(stream, sink, key):
         await asyncio.get_running_loop().create_future()  # until complete or disconnect
     yield  # type: ignore[misc]  # never reached: this makes the function a generator
 
@@ -57,7 +53,7 @@ class ResumedEvents:
     generator that never started would not run its ``finally``).
     """
 
-    def __init__(self, hub: Hub, stream: str, key: tuple[Action, str | None], sink: Sink) -> None:
+    def __init__(self, hub: Hub, stream: str, key: Key, sink: Sink) -> None:
         self.hub, self.stream, self.key, self.sink = hub, stream, key, sink
         self.queue = sink.queue if isinstance(sink, EventQueue) else None
         self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -83,14 +79,12 @@ class ResumedEvents:
         await self.hub.leave(self.stream)
 
 
-async def resumed(
-    hub: Hub, stream: str, action: Action, pk: str | None, sink: Sink, cursor: Cursor
-) -> ResumedEvents:
+async def resumed(hub: Hub, stream: str, key: Key, sink: Sink, cursor: Cursor) -> ResumedEvents:
     """Subscribe ``sink`` (an :class:`EventQueue`, or a shared execution's sink) from
     ``cursor``: the missed events are handed to it before this returns (see ``replay``); raises
     CursorExpired or CursorInvalid, holding nothing, when they cannot all be given."""
-    missed = await resume(hub, stream, sink, (action, pk), cursor)
+    missed = await resume(hub, stream, sink, key, cursor)
     for event, fields in missed:
         sink.push(event, fields)
     hub.exclude(sink, stream, [event for event, _ in missed])
-    return ResumedEvents(hub, stream, (action, pk), sink)
+    return ResumedEvents(hub, stream, key, sink)

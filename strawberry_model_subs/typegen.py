@@ -417,11 +417,13 @@ def build_data_type(
     description: str,
     overrides: Mapping[str, Any],
     known: KnownTypes = _none_known,
+    mapped_out: dict[str, Mapped] | None = None,
 ) -> tuple[type, tuple[str, ...]]:
     """Build the ``{name}Data`` type of a (bound or unbound) serializer instance.
 
     Returns the Strawberry type and the serializer's output field names, in order. A nested
-    serializer for which ``known`` gives a type is typed as that type.
+    serializer for which ``known`` gives a type is typed as that type. ``mapped_out``, when
+    given, receives each field's :class:`Mapped` type (the filters are built from them).
     """
     serializer_class = type(serializer)
     meta = getattr(serializer_class, "Meta", None)
@@ -443,6 +445,8 @@ def build_data_type(
             mapped = Mapped(overrides[name], nullable=True)
         else:
             mapped = _map_field(field, Context(type_name, name, model, serializer_class, known))
+        if mapped_out is not None:
+            mapped_out[name] = mapped
         annotation = mapped.annotation
         if _is_nullable(field, mapped, model):
             annotation = Optional[annotation]  # noqa: UP045

@@ -74,7 +74,7 @@ async def test_a_stream_socket_on_the_in_memory_layer_has_no_layer_queue(
         {"operation": "SUBSCRIBE", "action": "UPDATE", "channelId": stream_client.channel_id},
     )
     assert result["data"]["productSubscription"]["ok"] is True  # anonymous, like the socket
-    assert ("products", Action.UPDATE, None) in session_of(stream_client).subscriptions
+    assert ("products", Action.UPDATE, None, None) in session_of(stream_client).subscriptions
     assert other_client.channel_id is not None
     other = control.channel_name_of(other_client.channel_id)
     assert isinstance(layer, InMemoryChannelLayer)  # is_process_local: the in-memory layer

@@ -23,6 +23,7 @@ HIERARCHY = {
     "Rejected": "ModelSubsError",
     "ControlError": "ModelSubsError",
     "PermissionDenied": "ControlError",
+    "FilterError": "ControlError",
     "CursorError": "ControlError",
     "CursorExpired": "CursorError",
     "CursorInvalid": "CursorError",

@@ -18,6 +18,7 @@ PUBLIC_API = [
     "CursorExpired",
     "CursorInvalid",
     "Event",
+    "FilterError",
     "FrameError",
     "InvalidNotifyError",
     "Mapped",

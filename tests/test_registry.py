@@ -540,6 +540,7 @@ def test_control_and_changed_fields_have_the_designed_arguments() -> None:
         "id": "ID",
         "data": "[ProductFields!]",
         "after": "String",
+        "where": "ProductFilter",
     }
     assert str(control.type) == "SubscriptionResult!"
     changed = subscription.fields["productChanged"]
@@ -547,11 +548,12 @@ def test_control_and_changed_fields_have_the_designed_arguments() -> None:
         "action": "Action!",
         "id": "ID",
         "after": "String",
+        "where": "ProductFilter",
     }
     assert str(changed.type) == "ProductEvent!"
     assert (
-        "productChanged(action: Action! = ALL_ACTIONS, id: ID = null, after: String = null): "
-        "ProductEvent!" in testapp_schema.as_str()
+        "productChanged(action: Action! = ALL_ACTIONS, id: ID = null, after: String = null, "
+        "where: ProductFilter = null): ProductEvent!" in testapp_schema.as_str()
     )
 
 
