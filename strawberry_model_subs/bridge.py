@@ -25,7 +25,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import models
-from django.db.models.signals import m2m_changed, post_save, pre_delete, pre_save
+from django.db.models.signals import m2m_changed, post_init, post_save, pre_delete, pre_save
 
 from .capture import Change, record, saved, serialize, touch
 from .events import CHANGE_ACTIONS, Action
@@ -42,6 +42,9 @@ def connect_model(model: type[models.Model]) -> None:
     """Connect the receivers for ``model`` and its rendered many-to-many relations
     (idempotent; done when a serializer is registered)."""
     label = model._meta.label_lower
+    _columns.pop(model, None)
+    if _filter_columns(model):
+        post_init.connect(_on_init, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
     pre_save.connect(_on_pre_save, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
     post_save.connect(_on_save, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
     pre_delete.connect(_on_delete, sender=model, weak=False, dispatch_uid=f"{_UID}:{label}")
@@ -104,6 +107,54 @@ def m2m_relations(registration: Registration) -> list[Relation]:
 _relations: dict[Registration, list[Relation]] = {}
 
 
+#: The instance attribute holding its filterable columns' values as it was loaded or last
+#: saved: what an update changed of them, without a query (see ``filters.transition``).
+LOADED = "_strawberry_model_subs_loaded"
+#: model -> the attributes of the columns its streams' filters read.
+_columns: dict[type[models.Model], tuple[str, ...]] = {}
+
+
+def _filter_columns(model: type[models.Model]) -> tuple[str, ...]:
+    columns = _columns.get(model)
+    if columns is None:
+        found = {
+            f.attname
+            for r in registrations_for_model(model)
+            for f in r.filter_fields.values()
+            if f.attname
+        }
+        columns = _columns[model] = tuple(sorted(found))
+    return columns
+
+
+def _remember(instance: models.Model, columns: tuple[str, ...]) -> None:
+    # The instance's __dict__ only: reading a deferred field would query the database.
+    values = instance.__dict__
+    values[LOADED] = {name: values[name] for name in columns if name in values}
+
+
+def _on_init(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
+    _remember(instance, _filter_columns(sender))
+
+
+def _before(registration: Registration, instance: models.Model) -> dict[str, Any] | None:
+    """What an update changed of the filterable fields: their values before it, as the
+    serializer represents them (None: nothing, or not known)."""
+    loaded = instance.__dict__.get(LOADED)
+    if not loaded:
+        return None
+    values = instance.__dict__
+    before = {}
+    for f in registration.filter_fields.values():
+        name = f.attname
+        if name in loaded and name in values and loaded[name] != values[name]:
+            try:
+                before[f.name] = f.represent(loaded[name])
+            except Exception:  # a value the field cannot represent: taken as unknown
+                continue
+    return before or None
+
+
 def _on_pre_save(sender: type[models.Model], instance: models.Model, **kwargs: Any) -> None:
     touch(sender, instance.pk)
 
@@ -122,10 +173,22 @@ def _on_save(
     pk = instance.pk
     began = saved(sender, pk)
     writer = threading.get_ident()
+    update = action is Action.UPDATE
     changes = [
-        Change(r, pk, action, instance=instance, began=began, writer=writer)
+        Change(
+            r,
+            pk,
+            action,
+            instance=instance,
+            began=began,
+            writer=writer,
+            before=_before(r, instance) if update else None,
+        )
         for r in registrations_for_model(sender)
     ]
+    columns = _filter_columns(sender)
+    if columns:
+        _remember(instance, columns)  # the next save compares with this one
     record(using, changes)
 
 

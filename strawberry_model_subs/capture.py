@@ -65,6 +65,8 @@ class Change:
     began: int = 0
     #: The saving thread (``threading.get_ident()``): one thread's commits are in order.
     writer: int = 0
+    #: An update's values before it of the filterable fields it changed (see ``bridge``).
+    before: dict[str, Any] | None = None
 
 
 _clock = itertools.count(1)
@@ -214,10 +216,16 @@ def coalesce(changes: Iterable[Change]) -> list[Change]:
     """One change per (stream, object), by the module docstring's table, in first-seen order."""
     first: dict[tuple[str, Any], Change] = {}
     last: dict[tuple[str, Any], Change] = {}
+    #: Per object, each filterable field's value before the first update that changed it.
+    before: dict[tuple[str, Any], dict[str, Any]] = {}
     for change in changes:
         key = (change.registration.stream, str(change.pk))
         first.setdefault(key, change)
         last[key] = change
+        if change.before:
+            earliest = before.setdefault(key, {})
+            for name, value in change.before.items():
+                earliest.setdefault(name, value)
     result = []
     for key, head in first.items():
         tail = last[key]
@@ -231,10 +239,11 @@ def coalesce(changes: Iterable[Change]) -> list[Change]:
             action = Action.DELETE
         else:
             continue
-        if action is tail.action:
+        merged = before.get(key) if action is Action.UPDATE else None
+        if action is tail.action and merged == tail.before:
             result.append(tail)
         else:
-            result.append(dataclasses.replace(tail, action=action))
+            result.append(dataclasses.replace(tail, action=action, before=merged))
     return result
 
 

@@ -6,6 +6,7 @@ becomes one :class:`Event`, serialized once; every subscriber in every process s
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
 import re
@@ -73,6 +74,10 @@ class EventMessage(_EventMessageBase, total=False):
     #: before it there: absent when the history is off (``HISTORY_SIZE = 0``) or sent by hand.
     cursor: str
     prev: str
+    #: An update's values before it of the filterable fields it changed, JSON-encoded
+    #: (``{"price": "12.00"}``): how a filtered subscription tells an object that entered or
+    #: left its filter (see ``filters.transition``).
+    before: str
 
 
 class BatchMessage(TypedDict):
@@ -105,9 +110,30 @@ class Event:
     #: Its cursor and the offset before it (see :class:`EventMessage`).
     cursor: str | None = None
     prev: str | None = None
+    #: An update's values before it of the filterable fields it changed (None: unknown).
+    before: dict[str, Any] | None = None
+    #: As a filtered subscription sees it (see :meth:`filtered`): ``moved`` says whether the
+    #: object entered or left the filter rather than being created or deleted.
+    seen_filtered: bool = False
+    moved: bool = False
     frames: dict[frozenset[str] | tuple[str, frozenset[str] | None] | None, str] = field(
         default_factory=dict, repr=False
     )
+    _views: dict[tuple[Action, bool], Event] | None = field(default=None, repr=False)
+
+    def filtered(self, action: Action, moved: bool) -> Event:
+        """This event as a filtered subscription receives it: as ``action`` (an update that
+        moved the object into the filter is a create, out of it a delete), with ``moved``; one
+        copy per kind, shared by every such subscriber (its frames are cached on it)."""
+        views = self._views
+        if views is None:
+            views = self._views = {}
+        view = views.get((action, moved))
+        if view is None:
+            view = views[(action, moved)] = dataclasses.replace(
+                self, action=action, seen_filtered=True, moved=moved, frames={}, _views=None
+            )
+        return view
 
 
 GROUP_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+$")
@@ -180,4 +206,5 @@ def decode_event(message: EventMessage) -> Event:
         followup=bool(message.get("followup", False)),
         cursor=message.get("cursor"),
         prev=message.get("prev"),
+        before=json.loads(before) if (before := message.get("before")) else None,
     )

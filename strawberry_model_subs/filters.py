@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import enum
+import json
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from strawberry_django.fields.filter_types import (
     StrFilterLookup,
 )
 
+from .events import Action, encode_data
 from .exceptions import FilterError
 from .scalars import BigInt
 from .typegen import AnyField, Mapped, _source_path
@@ -66,11 +68,14 @@ Convert = Callable[[Any], Any]
 @dataclass(frozen=True)
 class FilterField:
     """One field of a ``{Name}Filter``: the serializer field it reads, how a represented value
-    is compared, and its lookup input type."""
+    is compared, its lookup input type, and the model attribute behind it with how the
+    serializer represents a value of it (for the values before an update)."""
 
     name: str
     convert: Convert
     lookup_type: Any
+    attname: str = ""
+    represent: Convert = lambda value: value
 
 
 def _text(value: Any) -> Any:
@@ -139,8 +144,10 @@ def filter_fields(
             continue
         entry = mapped[name]
         annotation = entry.annotation
+        attname, represent = _column(serializer_field, model)
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
-            found[name] = FilterField(name, _text, BaseFilterLookup[annotation])  # type: ignore[valid-type]
+            lookup_type: Any = BaseFilterLookup[annotation]  # type: ignore[valid-type]
+            found[name] = FilterField(name, _text, lookup_type, attname, represent)
             continue
         lookup = LOOKUPS.get(annotation)
         if lookup is None:
@@ -150,8 +157,32 @@ def filter_fields(
             if entry.convert is None:  # a date rendered in a custom format: a String
                 continue
             convert = _temporal(entry)
-        found[name] = FilterField(name, convert, lookup_type)
+        found[name] = FilterField(name, convert, lookup_type, attname, represent)
     return found
+
+
+def _column(serializer_field: AnyField, model: type[models.Model]) -> tuple[str, Convert]:
+    """The model attribute behind a column-backed field (a foreign key's ``<name>_id``), and
+    how the serializer represents a value of that attribute (JSON-ready)."""
+    source = getattr(serializer_field, "source", None) or ""
+    path = _source_path(model, source)
+    assert path is not None
+    model_field = path[0]
+    attname = getattr(model_field, "attname", source)
+    if getattr(model_field, "is_relation", False) and attname != source:
+        return attname, _id_value  # a foreign key: its id, as PrimaryKeyRelatedField gives it
+
+    def represent(value: Any) -> Any:
+        # As the event's data is: the serializer's value, through the same JSON encoding.
+        if value is None:
+            return None
+        return json.loads(encode_data(serializer_field.to_representation(value)))
+
+    return attname, represent
+
+
+def _id_value(value: Any) -> Any:
+    return value
 
 
 def _backed_by_a_column(serializer_field: AnyField, model: type[models.Model]) -> bool:
@@ -410,3 +441,29 @@ def compile_where(spec: Mapping[str, Any], fields: Mapping[str, FilterField]) ->
         return matched
 
     return Where(key, frozenset(read), test)
+
+
+def transition(
+    where: Where, action: Action, data: Mapping[str, Any], before: Mapping[str, Any] | None
+) -> tuple[Action, bool] | None:
+    """How a subscription filtered by ``where`` receives a change: as which action, and whether
+    the object moved into or out of the filter (rather than being created or deleted); None
+    when it does not receive it.
+
+    A create of a matching object is a create; a delete of one that matched (``data`` is the
+    object as it was) a delete. An update is an update when the object matches before and
+    after it, a create (moved) when only after, a delete (moved, carrying its data now) when
+    only before. ``before`` holds the values the update changed of the filterable fields; None
+    or empty: the object is taken as matching before as it does after.
+    """
+    after = where.matches(data)
+    if action is not Action.UPDATE:
+        return (action, False) if after else None
+    was = where.matches({**data, **before}) if before else after
+    if was and after:
+        return Action.UPDATE, False
+    if after:
+        return Action.CREATE, True
+    if was:
+        return Action.DELETE, True
+    return None

@@ -106,7 +106,11 @@ def stream_frame(event: Event, fields: frozenset[str] | None) -> str:
             f'"model":{dumps(event.model)},"data":'
         )
         body = event.raw if fields is None else dumps(project(event.data, fields))
-        frame = event.frames[fields] = f"{head}{body}}}}}"
+        # A filtered subscription's frames say whether the object moved in or out of the filter.
+        moved = (
+            (',"moved":true' if event.moved else ',"moved":false') if event.seen_filtered else ""
+        )
+        frame = event.frames[fields] = f"{head}{body}{moved}}}}}"
     return frame
 
 

@@ -102,13 +102,14 @@ for s = 0, streams - 1 do
             out[#out + 1] = ''
         else
             out[#out + 1] = redis.call('XADD', key, '*', 'a', ARGV[a], 'm', ARGV[a + 1],
-                'p', ARGV[a + 2], 'd', ARGV[a + 3], 'v', version, 'f', ARGV[a + 5])
+                'p', ARGV[a + 2], 'd', ARGV[a + 3], 'v', version, 'f', ARGV[a + 5],
+                'b', ARGV[a + 6])
             if version ~= '' then
                 redis.call('SET', KEYS[v], version, 'EX', remember)
             end
         end
         v = v + 1
-        a = a + 6
+        a = a + 7
     end
     trim(key, mark, size, ttl)
 end
@@ -176,8 +177,9 @@ def newest_key(prefix: str, stream: str, pk: str) -> str:
 
 
 def entry_fields(message: EventMessage) -> list[str]:
-    """The values of a history entry for ``message``: action, model, pk, data, version and the
-    follow-up flag (fields ``a``, ``m``, ``p``, ``d``, ``v``, ``f``)."""
+    """The values of a history entry for ``message``: action, model, pk, data, version, the
+    follow-up flag and the values before an update (fields ``a``, ``m``, ``p``, ``d``, ``v``,
+    ``f``, ``b``)."""
     return [
         message["action"],
         message["model"],
@@ -185,6 +187,7 @@ def entry_fields(message: EventMessage) -> list[str]:
         message["data"],
         str(message.get("version", "")),
         "1" if message.get("followup") else "0",
+        message.get("before", ""),
     ]
 
 
@@ -204,6 +207,8 @@ def entry_message(stream: str, epoch: str, offset: str, fields: dict[str, str]) 
         message["version"] = int(fields["v"])
     if fields.get("f") == "1":
         message["followup"] = True
+    if fields.get("b"):
+        message["before"] = fields["b"]
     return message
 
 

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from .conf import get_settings
 from .cursors import Offset, parse_cursor
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
-from .filters import Where
+from .filters import Where, transition
 from .frames import merge_fields
 from .history import read_top
 from .layers import (
@@ -66,6 +66,11 @@ class Sink(Protocol):
 
     def push(self, event: Event, fields: Fields) -> None:
         """Take one event; must not block (queue it and return)."""
+
+
+def _slots_of(action: Action, pk: str) -> tuple[Slot, Slot, Slot, Slot]:
+    """The index slots of subscriptions that take a change ``action`` of object ``pk``."""
+    return (action, pk), (action, None), (Action.ALL_ACTIONS, pk), (Action.ALL_ACTIONS, None)
 
 
 def full_key(key: AnyKey) -> Key:
@@ -356,25 +361,39 @@ class Hub:
     def dispatch(self, event: Event) -> int:
         """Hand ``event`` to every sink with a matching subscription, once per sink, with the
         union of its subscriptions' fields, if the stream's permission rules let the sink's user
-        see it (asked once per user and event). A filtered subscription matches when its filter
-        matches the event's data (each distinct filter is tested once). Returns the number of
-        sinks served."""
-        slots = (
-            (event.action, event.pk),
-            (event.action, None),
-            (Action.ALL_ACTIONS, event.pk),
-            (Action.ALL_ACTIONS, None),
+        see it (asked once per user and event). Returns the number of sinks served.
+
+        A filtered subscription receives the event as its filter sees it (see
+        ``filters.transition``): an update that moves the object into the filter as a create,
+        out of it as a delete, marked ``moved``. Each distinct filter is tested once.
+        """
+        stream = event.stream
+        buckets = self.index.get(stream)
+        matching = (
+            [b for slot in _slots_of(event.action, event.pk) if (b := buckets.get(slot))]
+            if buckets
+            else []
         )
-        buckets = self.index.get(event.stream)
-        matching = [bucket for slot in slots if (bucket := buckets.get(slot))] if buckets else []
-        filters = self.filtered.get(event.stream)
-        if filters:
-            data = event.data
-            for where, filtered in filters.items():
-                if where.matches(data):
-                    matching += [bucket for slot in slots if (bucket := filtered.get(slot))]
-        if not matching:
-            return 0
+        filters = self.filtered.get(stream)
+        if not filters:
+            return self._serve(event, matching, {}) if matching else 0
+        seen: dict[tuple[Action, bool], list[dict[Sink, Fields]]] = {}
+        for where, filtered in filters.items():
+            view = transition(where, event.action, event.data, event.before)
+            if view is None:
+                continue
+            found = [b for slot in _slots_of(view[0], event.pk) if (b := filtered.get(slot))]
+            if found:
+                seen.setdefault(view, []).extend(found)
+        verdicts: dict[str | None, bool] = {}
+        delivered = self._serve(event, matching, verdicts) if matching else 0
+        for (action, moved), found in seen.items():
+            delivered += self._serve(event.filtered(action, moved), found, verdicts)
+        return delivered
+
+    def _serve(
+        self, event: Event, matching: list[dict[Sink, Fields]], verdicts: dict[str | None, bool]
+    ) -> int:
         if len(matching) == 1:
             targets = matching[0]
         else:
@@ -386,7 +405,6 @@ class Hub:
                     )
         registration = registration_for_stream(event.stream)
         check = registration.event_check if registration is not None else None
-        verdicts: dict[str | None, bool] = {}
         delivered = 0
         given = self.given
         for sink, fields in list(targets.items()):

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import logging
 import os
 import secrets
@@ -55,6 +56,7 @@ from .events import (
     Action,
     BatchMessage,
     EventMessage,
+    encode_data,
     event_message,
     group_name,
     pk_key,
@@ -316,6 +318,8 @@ class Publisher:
                 message = event_message(stream, change.action, model, change.pk, None, raw=raw)
                 message["epoch"] = epoch
                 message["version"] = version
+                if change.before:
+                    message["before"] = encode_data(change.before)
                 messages[stream].append(message)
             if i in follow:
                 message = event_message(
@@ -324,6 +328,11 @@ class Publisher:
                 message["epoch"] = epoch
                 message["version"] = version + 1
                 message["followup"] = True
+                if raw is not None and change.registration.filter_fields:
+                    # Before the follow-up, the object was as the event it follows showed it.
+                    shown = json.loads(raw)
+                    columns = change.registration.filter_fields
+                    message["before"] = encode_data({k: shown.get(k) for k in columns})
                 messages[stream].append(message)
         self._historize(messages, epoch, local, loop)
         batches: list[tuple[str, BatchMessage]] = [
@@ -592,13 +601,15 @@ def _with_data(using: str, change: Change) -> Change | None:
     if change.data is not None:
         # The row as committed, if the instance held something else (a rolled-back savepoint).
         if not objects or column_values(objects[0]) == change.values:
-            return Change(change.registration, change.pk, change.action, change.data)
+            return Change(
+                change.registration, change.pk, change.action, change.data, before=change.before
+            )
     elif not objects:
         return None
     raw = serialize(change.registration, objects[0], change.action)
     if raw is None:
         return None
-    return Change(change.registration, change.pk, change.action, raw)
+    return Change(change.registration, change.pk, change.action, raw, before=change.before)
 
 
 async def _send_all(layer: ChannelLayer, batches: list[tuple[str, BatchMessage]]) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from .cursors import Cursor, Offset, parse_cursor
 from .events import Action, Event, decode_event
 from .exceptions import NotRegisteredError, SyncOnlyError
+from .filters import transition
 from .frames import merge_fields
 from .history import read_after, read_top
 from .hub import AnyKey, Fields, Hub, Key, Sink, full_key
@@ -39,13 +40,18 @@ class _StandIn:
         self.held.append((event, fields))
 
 
-def _matches(key: Key, event: Event) -> bool:
+def _as_seen(key: Key, event: Event) -> Event | None:
+    """``event`` as the subscription ``key`` receives it (a filtered one: see
+    ``filters.transition``), or None when it does not."""
     action, pk, where = key
-    return (
-        action in (Action.ALL_ACTIONS, event.action)
-        and pk in (None, event.pk)
-        and (where is None or where.matches(event.data))
-    )
+    if pk is not None and pk != event.pk:
+        return None
+    if where is not None:
+        seen = transition(where, event.action, event.data, event.before)
+        if seen is None:
+            return None
+        event = event.filtered(*seen)
+    return event if action in (Action.ALL_ACTIONS, event.action) else None
 
 
 def _place(event: Event) -> tuple[str, Offset] | None:
@@ -101,10 +107,13 @@ async def resume(
     replayed: list[tuple[Event, Fields]] = []
     for message in messages:
         event = decode_event(message)
-        if not _matches(key, event) or versions.is_stale(event):
+        if versions.is_stale(event):
             continue
-        if check is None or check(sink.user, event):
-            replayed.append((event, fields))
+        seen = _as_seen(key, event)
+        if seen is None:
+            continue
+        if check is None or check(sink.user, seen):
+            replayed.append((seen, fields))
     # No await from here to the caller's Hub.exclude: an event read from the history may yet
     # arrive live, and must not reach the subscriber twice.
     hub.discard(stand_in, stream, *key)

@@ -485,6 +485,10 @@ def _event_cursor(root: strawberry.Parent[Any]) -> str:
     return root.cursor or ""
 
 
+def _event_moved(root: strawberry.Parent[Any]) -> bool:
+    return bool(root.moved)
+
+
 def build_event_type(type_name: str, data_type: type, description: str | None) -> type:
     """``{name}Event``: what a typed ``{name}Changed`` subscription yields for each change."""
     annotations = {"stream": str, "action": Action, "model": str, "data": data_type}
@@ -493,7 +497,14 @@ def build_event_type(type_name: str, data_type: type, description: str | None) -
         description="The event's place in its stream: subscribe with after set to it to "
         "resume after this event ('' when the server keeps no history).",
     )
-    cls = type(type_name + "Event", (), {"__annotations__": annotations, "cursor": cursor})
+    moved = strawberry.field(
+        resolver=_event_moved,
+        description="For a subscription with where: true when the object entered the filter "
+        "(a CREATE) or left it (a DELETE, with its data now) rather than being created or "
+        "deleted; false otherwise.",
+    )
+    namespace = {"__annotations__": annotations, "cursor": cursor, "moved": moved}
+    cls = type(type_name + "Event", (), namespace)
     return strawberry.type(
         cls,
         name=type_name + "Event",

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.db import transaction
 from graphql import build_schema
 
 from strawberry_model_subs import FilterError
@@ -283,7 +284,12 @@ async def test_a_stream_subscription_with_where_gets_only_matching_frames() -> N
         frame = await client.receive_event()
         assert frame == {
             "stream": "products",
-            "payload": {"action": "create", "model": "testapp.product", "data": {"name": "filed"}},
+            "payload": {
+                "action": "create",
+                "model": "testapp.product",
+                "data": {"name": "filed"},
+                "moved": False,
+            },
         }
         result = await client.unsubscribe("products", "CREATE", where=where)
         assert result["ok"], result
@@ -303,3 +309,79 @@ async def test_a_naive_datetime_in_a_filter_is_taken_in_the_current_time_zone() 
     spec = {"created": {"gte": day.isoformat()}}
     assert matches(spec, created="2026-12-01T12:00:00Z")
     assert not matches(spec, created="2026-12-01T11:59:59Z")
+
+
+# -- enter and leave ------------------------------------------------------------------------------
+
+MOVES = """
+subscription ($where: ProductFilter) {
+  productChanged(where: $where) { action moved data { name price } }
+}
+"""
+
+
+async def next_move(client: TypedClient, op: str) -> tuple[str, bool, str]:
+    payload = await client.receive_next(op)
+    assert not payload.get("errors"), payload
+    change = payload["data"]["productChanged"]
+    return change["action"], change["moved"], change["data"]["name"]
+
+
+async def test_an_object_entering_or_leaving_the_filter_is_a_create_or_delete_marked_moved() -> (
+    None
+):
+    async with TypedClient(application) as client:
+        op = await client.subscribe(MOVES, {"where": {"price": {"lt": "10"}}}, stream="products")
+        tea = await Product.objects.acreate(name="tea", price=decimal.Decimal("4"))
+        assert await next_move(client, op) == ("CREATE", False, "tea")
+        tea = await Product.objects.aget(pk=tea.pk)  # loaded, as a view or a form does
+        tea.price = decimal.Decimal("40")
+        await tea.asave()
+        assert await next_move(client, op) == ("DELETE", True, "tea")
+        tea.name = "dear tea"  # out of the filter before and after: not sent
+        await tea.asave()
+        tea.price = decimal.Decimal("5")
+        await tea.asave()
+        assert await next_move(client, op) == ("CREATE", True, "dear tea")
+        tea.price = decimal.Decimal("4.5")
+        await tea.asave()
+        assert await next_move(client, op) == ("UPDATE", False, "dear tea")
+        await Product.objects.acreate(name="gold", price=decimal.Decimal("400"))
+        await tea.adelete()
+        assert await next_move(client, op) == ("DELETE", False, "dear tea")
+        await client.assert_no_message()
+
+
+async def test_a_stream_subscription_with_where_sees_moves_in_its_frames() -> None:
+    async with StreamClient(application) as client:
+        where = {"inStock": {"exact": True}}
+        assert (await client.subscribe("products", fields=["name"], where=where))["ok"]
+        box = await Product.objects.acreate(name="box", price=decimal.Decimal("1"))
+        created = await client.receive_event()
+        box.in_stock = False
+        await box.asave()
+        left = await client.receive_event()
+    assert (created["payload"]["action"], created["payload"]["moved"]) == ("create", False)
+    assert left["payload"] == {
+        "action": "delete",
+        "model": "testapp.product",
+        "data": {"name": "box"},
+        "moved": True,
+    }
+
+
+async def test_changes_in_one_transaction_compare_with_the_object_before_the_first() -> None:
+    box = await Product.objects.acreate(name="box", price=decimal.Decimal("50"))
+    async with TypedClient(application) as client:
+        op = await client.subscribe(MOVES, {"where": {"price": {"lt": "10"}}}, stream="products")
+
+        def reprice() -> None:
+            with transaction.atomic():
+                loaded = Product.objects.get(pk=box.pk)
+                loaded.price = decimal.Decimal("5")
+                loaded.save()
+                loaded.name = "cheap box"
+                loaded.save()
+
+        await sync_to_async(reprice)()
+        assert await next_move(client, op) == ("CREATE", True, "cheap box")

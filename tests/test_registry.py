@@ -412,7 +412,14 @@ def test_name_override_names_every_generated_type_and_field(decorate: Decorate) 
     schema = strawberry.Schema(query=Query, subscription=subscription_type(cls))
     assert object_fields(schema, "ItemData") == ["id", "name"]
     assert enum_members(schema, "ItemFields") == ["ID", "NAME"]
-    assert object_fields(schema, "ItemEvent") == ["stream", "action", "model", "data", "cursor"]
+    assert object_fields(schema, "ItemEvent") == [
+        "stream",
+        "action",
+        "model",
+        "data",
+        "cursor",
+        "moved",
+    ]
     assert object_fields(schema, "Subscription") == ["itemSubscription", "itemChanged"]
     graphql_schema = build_schema(schema.as_str())
     for suffix in ("Data", "Fields", "Event"):
@@ -490,6 +497,7 @@ def test_event_type_holds_stream_action_model_data_and_cursor() -> None:
         "model": "String!",
         "data": "ProductData!",
         "cursor": "String!",
+        "moved": "Boolean!",
     }
     assert event_type.description == "Product Subscription"
 
