@@ -304,13 +304,18 @@ def control_request(
     pk: object = None,
     data: list[str] | None = None,
     after: str | None = None,
+    where: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The ``{"query", "variables"}`` of a control operation, selecting ``ok error stream``."""
+    declare, argument = "", ""
+    if where is not None:
+        declare, argument = f", $where: {STREAM_TYPES[stream]}Filter", ", where: $where"
     query = (
         "subscription Control($operation: Operation!, $action: Action!, $channelId: String!, "
-        f"$id: ID, $data: [{STREAM_TYPES[stream]}Fields!], $after: String) "
+        f"$id: ID, $data: [{STREAM_TYPES[stream]}Fields!], $after: String{declare}) "
         f"{{ {control_field(stream)}(operation: $operation, action: $action, "
-        "channelId: $channelId, id: $id, data: $data, after: $after) { ok error stream } }"
+        f"channelId: $channelId, id: $id, data: $data, after: $after{argument}) "
+        "{ ok error stream } }"
     )
     variables = {
         "operation": operation,
@@ -320,6 +325,8 @@ def control_request(
         "data": data,
         "after": after,
     }
+    if where is not None:
+        variables["where"] = where
     return {"query": query, "variables": variables}
 
 
