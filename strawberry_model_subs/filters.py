@@ -240,6 +240,10 @@ class Where:
     #: The serializer fields it reads.
     fields: frozenset[str]
     test: Test = field(compare=False, repr=False)
+    #: A field and the values one of which it must have to match (an ``exact`` or ``inList``
+    #: lookup that must hold), compared as that field's ``convert`` gives them: how a hub finds
+    #: the filters an event may concern without testing them all. None: no such field.
+    index: tuple[str, frozenset[Any]] | None = field(default=None, compare=False, repr=False)
 
     def matches(self, data: Mapping[str, Any]) -> bool:
         """Whether an object with this representation matches."""
@@ -440,7 +444,23 @@ def compile_where(spec: Mapping[str, Any], fields: Mapping[str, FilterField]) ->
             matched = alternative.test(data)
         return matched
 
-    return Where(key, frozenset(read), test)
+    index = None if alternative is not None else _index_of(parts)
+    if index is None and alternative is None and both is not None:
+        index = both.index  # AND's own necessary value holds for the whole
+    return Where(key, frozenset(read), test, index)
+
+
+def _index_of(parts: list[Any]) -> tuple[str, frozenset[Any]] | None:
+    """The first field whose ``exact``/``inList`` lookups must hold, and its allowed values."""
+    for name, lookups in parts:
+        allowed: frozenset[Any] | None = None
+        for lookup, operand in lookups:
+            values = frozenset([operand]) if lookup == "exact" else operand
+            if lookup in ("exact", "in_list"):
+                allowed = values if allowed is None else allowed & values
+        if allowed is not None:
+            return name, allowed
+    return None
 
 
 def transition(

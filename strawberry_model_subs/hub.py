@@ -68,6 +68,64 @@ class Sink(Protocol):
         """Take one event; must not block (queue it and return)."""
 
 
+class _FilterIndex:
+    """A stream's filters by the values they need (``Where.index``), so that an event is tested
+    only against the filters it may concern: those needing its value of a field, before or after
+    the change, and those that need no value."""
+
+    def __init__(self) -> None:
+        #: field -> value -> filters needing it.
+        self.by_value: dict[str, dict[Any, set[Where]]] = {}
+        self.unindexed: set[Where] = set()
+
+    def add(self, where: Where) -> None:
+        if where.index is None:
+            self.unindexed.add(where)
+            return
+        name, values = where.index
+        by_value = self.by_value.setdefault(name, {})
+        for value in values:
+            by_value.setdefault(value, set()).add(where)
+
+    def remove(self, where: Where) -> None:
+        if where.index is None:
+            self.unindexed.discard(where)
+            return
+        name, values = where.index
+        by_value = self.by_value[name]
+        for value in values:
+            holders = by_value[value]
+            holders.discard(where)
+            if not holders:
+                del by_value[value]
+        if not by_value:
+            del self.by_value[name]
+
+    def candidates(self, event: Event) -> set[Where] | list[Where]:
+        """The filters ``event`` may concern (a superset of those it does)."""
+        if not self.by_value:
+            return list(self.unindexed)
+        found = set(self.unindexed)
+        registration = registration_for_stream(event.stream)
+        columns = registration.filter_fields if registration is not None else {}
+        before = event.before or {}
+        for name, by_value in self.by_value.items():
+            column = columns.get(name)
+            if column is None:
+                continue
+            for source in (event.data, before):
+                raw = source.get(name)
+                if raw is None:
+                    continue
+                try:
+                    holders = by_value.get(column.convert(raw))
+                except (TypeError, ValueError, ArithmeticError):
+                    continue
+                if holders:
+                    found |= holders
+        return found
+
+
 def _slots_of(action: Action, pk: str) -> tuple[Slot, Slot, Slot, Slot]:
     """The index slots of subscriptions that take a change ``action`` of object ``pk``."""
     return (action, pk), (action, None), (Action.ALL_ACTIONS, pk), (Action.ALL_ACTIONS, None)
@@ -125,6 +183,8 @@ class Hub:
         self.index: dict[str, dict[Slot, dict[Sink, Fields]]] = {}
         #: The same for filtered subscriptions: stream -> filter -> (action, pk) -> ...
         self.filtered: dict[str, dict[Where, dict[Slot, dict[Sink, Fields]]]] = {}
+        #: stream -> the filters by the value they need (see ``Where.index``), and the others.
+        self.filter_index: dict[str, _FilterIndex] = {}
         self.refs: Counter[str] = Counter()
         self.channel: str | None = None
         self.task: asyncio.Task[None] | None = None
@@ -278,7 +338,11 @@ class Hub:
         filters = self.filtered.setdefault(stream, {}) if create else self.filtered.get(stream)
         if filters is None:
             return None
-        return filters.setdefault(where, {}) if create else filters.get(where)
+        slots = filters.get(where)
+        if slots is None and create:
+            slots = filters[where] = {}
+            self.filter_index.setdefault(stream, _FilterIndex()).add(where)
+        return slots
 
     def add(
         self,
@@ -344,8 +408,10 @@ class Hub:
                 else:
                     filters = self.filtered[stream]
                     del filters[where]
+                    self.filter_index[stream].remove(where)
                     if not filters:
                         del self.filtered[stream]
+                        del self.filter_index[stream]
         return True
 
     # -- delivery ---------------------------------------------------------------------------
@@ -378,7 +444,8 @@ class Hub:
         if not filters:
             return self._serve(event, matching, {}) if matching else 0
         seen: dict[tuple[Action, bool], list[dict[Sink, Fields]]] = {}
-        for where, filtered in filters.items():
+        for where in self.filter_index[stream].candidates(event):
+            filtered = filters[where]
             view = transition(where, event.action, event.data, event.before)
             if view is None:
                 continue

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import json
 from typing import Any
 
 import pytest
@@ -13,12 +14,13 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 from graphql import build_schema
 
-from strawberry_model_subs import FilterError
+from strawberry_model_subs import Action, Event, FilterError
 from strawberry_model_subs.filters import compile_where
+from strawberry_model_subs.hub import Fields, Hub
 from strawberry_model_subs.publisher import flush_events
 from strawberry_model_subs.registry import registration_for_stream
 from strawberry_model_subs.testing import StreamClient, TypedClient
-from tests.conftest import make_user
+from tests.conftest import NO_LAYER, make_user
 from tests.testapp.asgi import application
 from tests.testapp.models import ApiToken, Category, Note, Product
 from tests.testapp.schema import schema as testapp_schema
@@ -385,3 +387,65 @@ async def test_changes_in_one_transaction_compare_with_the_object_before_the_fir
 
         await sync_to_async(reprice)()
         assert await next_move(client, op) == ("CREATE", True, "cheap box")
+
+
+# -- the index ------------------------------------------------------------------------------------
+
+
+class Moves:
+    user: Any = None
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bool]] = []
+
+    def push(self, event: Event, fields: Fields) -> None:
+        self.received.append((event.action.value, event.moved))
+
+
+def product_event(action: Action, category: int | None, before: dict[str, Any] | None) -> Event:
+    data = {**PRODUCT, "category": category}
+    return Event("products", action, "testapp.product", "7", data, json.dumps(data), before=before)
+
+
+def test_an_exact_or_in_list_lookup_that_must_hold_indexes_the_filter() -> None:
+    assert compile_where({"category": {"exact": "3"}}, FIELDS).index == ("category", {"3"})
+    both = compile_where({"category": {"in_list": ["1", "2"], "exact": "2"}}, FIELDS)
+    assert both.index == ("category", {"2"})
+    nested = compile_where({"price": {"lt": "9"}, "AND": {"status": {"exact": "draft"}}}, FIELDS)
+    assert nested.index == ("status", {"draft"})
+    for spec in (
+        {"price": {"lt": "9"}},  # no value needed
+        {"category": {"exact": "3"}, "OR": {"price": {"lt": "9"}}},  # OR: not needed
+        {"NOT": {"category": {"exact": "3"}}},
+    ):
+        assert compile_where(spec, FIELDS).index is None, spec
+
+
+def test_an_event_is_tested_only_against_the_filters_of_its_values() -> None:
+    hub = Hub(layer=NO_LAYER)
+    sinks = {}
+    for category in range(1000):
+        sinks[category] = sink = Moves()
+        where = compile_where({"category": {"exact": str(category)}}, FIELDS)
+        hub.add(sink, "products", Action.ALL_ACTIONS, None, None, where)
+    cheap = Moves()
+    hub.add(cheap, "products", Action.ALL_ACTIONS, None, None, compile_where(CHEAPER, FIELDS))
+    moved = product_event(Action.UPDATE, 20, before={"category": 10})
+    assert len(hub.filter_index["products"].candidates(moved)) == 3  # 10, 20, and price < 10
+    assert hub.dispatch(moved) == 3
+    assert sinks[10].received == [("delete", True)]
+    assert sinks[20].received == [("create", True)]
+    assert cheap.received == [("update", False)]
+    assert all(not sinks[c].received for c in sinks if c not in (10, 20))
+    other_shape = compile_where({"category": {"in_list": ["20"]}}, FIELDS)
+    assert not hub.discard(sinks[20], "products", Action.ALL_ACTIONS, None, other_shape)
+    assert hub.dispatch(product_event(Action.CREATE, 20, None)) == 2  # a filter is its shape
+    for category, sink in sinks.items():
+        where = compile_where({"category": {"exact": str(category)}}, FIELDS)
+        assert hub.discard(sink, "products", Action.ALL_ACTIONS, None, where)
+    assert hub.discard(cheap, "products", Action.ALL_ACTIONS, None, compile_where(CHEAPER, FIELDS))
+    assert hub.filter_index == {}
+    assert hub.filtered == {}
+
+
+CHEAPER = {"price": {"lt": "10"}}
