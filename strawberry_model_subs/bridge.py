@@ -108,7 +108,7 @@ _relations: dict[Registration, list[Relation]] = {}
 
 
 #: The instance attribute holding its filterable columns' values as it was loaded or last
-#: saved: what an update changed of them, without a query (see ``filters.transition``).
+#: saved: what an update changed of them, without a query (see ``hub.seen_as``).
 LOADED = "_strawberry_model_subs_loaded"
 #: model -> the attributes of the columns its streams' filters read.
 _columns: dict[type[models.Model], tuple[str, ...]] = {}

@@ -76,7 +76,7 @@ class EventMessage(_EventMessageBase, total=False):
     prev: str
     #: An update's values before it of the filterable fields it changed, JSON-encoded
     #: (``{"price": "12.00"}``): how a filtered subscription tells an object that entered or
-    #: left its filter (see ``filters.transition``).
+    #: left its filter (see ``hub.seen_as``).
     before: str
 
 
@@ -119,19 +119,42 @@ class Event:
     frames: dict[frozenset[str] | tuple[str, frozenset[str] | None] | None, str] = field(
         default_factory=dict, repr=False
     )
-    _views: dict[tuple[Action, bool], Event] | None = field(default=None, repr=False)
+    _views: dict[tuple[Any, bool, bool], Event] | None = field(default=None, repr=False)
 
     def filtered(self, action: Action, moved: bool) -> Event:
-        """This event as a filtered subscription receives it: as ``action`` (an update that
-        moved the object into the filter is a create, out of it a delete), with ``moved``; one
-        copy per kind, shared by every such subscriber (its frames are cached on it)."""
+        """This event as a filtered subscription receives it (see :meth:`view`)."""
+        return self.view(action, moved, True)
+
+    def view(self, action: Action, moved: bool, filtered: bool) -> Event:
+        """This event as a subscriber receives it: as ``action`` (an update that made the
+        object visible to it is a create, one that hid it a delete), with ``moved``, and
+        ``filtered`` for a subscription made with a filter (its frames say ``moved``); the
+        event itself when nothing differs, else one copy per kind, shared by every such
+        subscriber (its frames are cached on it)."""
+        if action is self.action and not moved and filtered is self.seen_filtered:
+            return self
         views = self._views
         if views is None:
             views = self._views = {}
-        view = views.get((action, moved))
+        key = (action, moved, filtered)
+        view = views.get(key)
         if view is None:
-            view = views[(action, moved)] = dataclasses.replace(
-                self, action=action, seen_filtered=True, moved=moved, frames={}, _views=None
+            view = views[key] = dataclasses.replace(
+                self, action=action, seen_filtered=filtered, moved=moved, frames={}, _views=None
+            )
+        return view
+
+    def as_before(self) -> Event:
+        """This update's object as it was before (its data with the ``before`` values)."""
+        views = self._views
+        if views is None:
+            views = self._views = {}
+        key = ("before", False, False)
+        view = views.get(key)
+        if view is None:
+            data = {**self.data, **(self.before or {})}
+            view = views[key] = dataclasses.replace(
+                self, data=data, raw=encode_data(data), before=None, frames={}, _views=None
             )
         return view
 

@@ -52,7 +52,7 @@ from strawberry_django.fields.filter_types import (
     StrFilterLookup,
 )
 
-from .events import Action, encode_data
+from .events import encode_data
 from .exceptions import FilterError
 from .scalars import BigInt
 from .typegen import AnyField, Mapped, _source_path
@@ -462,28 +462,3 @@ def _index_of(parts: list[Any]) -> tuple[str, frozenset[Any]] | None:
             return name, allowed
     return None
 
-
-def transition(
-    where: Where, action: Action, data: Mapping[str, Any], before: Mapping[str, Any] | None
-) -> tuple[Action, bool] | None:
-    """How a subscription filtered by ``where`` receives a change: as which action, and whether
-    the object moved into or out of the filter (rather than being created or deleted); None
-    when it does not receive it.
-
-    A create of a matching object is a create; a delete of one that matched (``data`` is the
-    object as it was) a delete. An update is an update when the object matches before and
-    after it, a create (moved) when only after, a delete (moved, carrying its data now) when
-    only before. ``before`` holds the values the update changed of the filterable fields; None
-    or empty: the object is taken as matching before as it does after.
-    """
-    after = where.matches(data)
-    if action is not Action.UPDATE:
-        return (action, False) if after else None
-    was = where.matches({**data, **before}) if before else after
-    if was and after:
-        return Action.UPDATE, False
-    if after:
-        return Action.CREATE, True
-    if was:
-        return Action.DELETE, True
-    return None

@@ -19,7 +19,7 @@ import logging
 import threading
 import weakref
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from .conf import get_settings
 from .cursors import Offset, parse_cursor
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
-from .filters import Where, transition
+from .filters import Where
 from .frames import merge_fields
 from .history import read_top
 from .layers import (
@@ -124,6 +124,41 @@ class _FilterIndex:
                 if holders:
                     found |= holders
         return found
+
+
+def seen_as(
+    event: Event,
+    prior: Event | None,
+    filtered: bool,
+    matched: tuple[bool, bool],
+    allowed: tuple[bool, bool],
+) -> Event | None:
+    """``event`` as one subscriber sees it, or None when it does not: ``matched`` says whether
+    the object matched its filter before and after the change, ``allowed`` whether the stream's
+    rules let its user see the object before and after (``prior``: the update's object as it
+    was). An update that makes the object visible is a create, one that hides it a delete (as
+    the user last saw it when the rules now hide it), both marked ``moved``."""
+    visible = matched[1] and allowed[1]
+    if event.action is not Action.UPDATE:
+        return event.view(event.action, False, filtered) if visible else None
+    was_visible = matched[0] and allowed[0]
+    if visible and was_visible:
+        return event.view(Action.UPDATE, False, filtered)
+    if visible:
+        return event.view(Action.CREATE, True, filtered)
+    if was_visible:
+        shown = event if allowed[1] or prior is None else prior
+        return shown.view(Action.DELETE, True, filtered)
+    return None
+
+
+#: The slot actions of the subscriptions a change may reach: its own and ALL_ACTIONS, and for
+#: an update the create and delete it may become for a filtered or per-object-checked one.
+_ACTIONS_OF = {
+    Action.CREATE: (Action.CREATE, Action.ALL_ACTIONS),
+    Action.DELETE: (Action.DELETE, Action.ALL_ACTIONS),
+    Action.UPDATE: (Action.UPDATE, Action.CREATE, Action.DELETE, Action.ALL_ACTIONS),
+}
 
 
 def _slots_of(action: Action, pk: str) -> tuple[Slot, Slot, Slot, Slot]:
@@ -429,37 +464,53 @@ class Hub:
         union of its subscriptions' fields, if the stream's permission rules let the sink's user
         see it (asked once per user and event). Returns the number of sinks served.
 
-        A filtered subscription receives the event as its filter sees it (see
-        ``filters.transition``): an update that moves the object into the filter as a create,
-        out of it as a delete, marked ``moved``. Each distinct filter is tested once.
+        What a sink sees of an update depends on whether the object was visible to it before
+        and is after: a filtered subscription's filter (each distinct filter is tested once;
+        see :func:`seen_as`) and the stream's per-object rules for its user. An update
+        that makes the object visible arrives as a create, one that hides it as a delete,
+        marked ``moved`` (a delete that hides it from the user carries the object as the user
+        could see it, before the update).
         """
         stream = event.stream
         buckets = self.index.get(stream)
-        matching = (
-            [b for slot in _slots_of(event.action, event.pk) if (b := buckets.get(slot))]
-            if buckets
-            else []
-        )
         filters = self.filtered.get(stream)
-        if not filters:
-            return self._serve(event, matching, {}) if matching else 0
-        seen: dict[tuple[Action, bool], list[dict[Sink, Fields]]] = {}
-        for where in self.filter_index[stream].candidates(event):
-            filtered = filters[where]
-            view = transition(where, event.action, event.data, event.before)
-            if view is None:
-                continue
-            found = [b for slot in _slots_of(view[0], event.pk) if (b := filtered.get(slot))]
-            if found:
-                seen.setdefault(view, []).extend(found)
-        verdicts: dict[str | None, bool] = {}
-        delivered = self._serve(event, matching, verdicts) if matching else 0
-        for (action, moved), found in seen.items():
-            delivered += self._serve(event.filtered(action, moved), found, verdicts)
-        return delivered
+        registration = registration_for_stream(stream)
+        check = registration.event_check if registration is not None else None
+        rights_may_move = check is not None and event.action is Action.UPDATE and bool(event.before)
+        if not filters and not rights_may_move:
+            if not buckets:
+                return 0
+            matching = [b for slot in _slots_of(event.action, event.pk) if (b := buckets.get(slot))]
+            return self._serve(event, matching, check) if matching else 0
+        # (filtered, matched before, matches after, slot action, bucket)
+        entries: list[tuple[bool, bool, bool, Action, dict[Sink, Fields]]] = []
+        if buckets:
+            for action in _ACTIONS_OF[event.action]:
+                for pk in (event.pk, None):
+                    bucket = buckets.get((action, pk))
+                    if bucket:
+                        entries.append((False, True, True, action, bucket))
+        if filters:
+            for where in self.filter_index[stream].candidates(event):
+                after = where.matches(event.data)
+                before = after
+                if event.action is Action.UPDATE and event.before:
+                    before = where.matches({**event.data, **event.before})
+                if not (before or after):
+                    continue
+                slots = filters[where]
+                for action in _ACTIONS_OF[event.action]:
+                    for pk in (event.pk, None):
+                        bucket = slots.get((action, pk))
+                        if bucket:
+                            entries.append((True, before, after, action, bucket))
+        return self._serve_views(event, entries, check) if entries else 0
 
     def _serve(
-        self, event: Event, matching: list[dict[Sink, Fields]], verdicts: dict[str | None, bool]
+        self,
+        event: Event,
+        matching: list[dict[Sink, Fields]],
+        check: Callable[[Any, Event], bool] | None,
     ) -> int:
         if len(matching) == 1:
             targets = matching[0]
@@ -470,8 +521,7 @@ class Hub:
                     targets[sink] = (
                         merge_fields(targets[sink], fields) if sink in targets else fields
                     )
-        registration = registration_for_stream(event.stream)
-        check = registration.event_check if registration is not None else None
+        verdicts: dict[str | None, bool] = {}
         delivered = 0
         given = self.given
         for sink, fields in list(targets.items()):
@@ -487,6 +537,57 @@ class Hub:
                     if not allowed:
                         continue
                 sink.push(event, fields)
+                delivered += 1
+            except Exception:
+                logger.exception("a subscriber failed to take an event of stream %r", event.stream)
+        return delivered
+
+    def _serve_views(
+        self,
+        event: Event,
+        entries: list[tuple[bool, bool, bool, Action, dict[Sink, Fields]]],
+        check: Callable[[Any, Event], bool] | None,
+    ) -> int:
+        """Serve each sink the event as it sees it (see :meth:`dispatch`)."""
+        prior = event.as_before() if event.action is Action.UPDATE and event.before else None
+        verdicts: dict[str | None, tuple[bool, bool]] = {}
+        targets: dict[tuple[Sink, Event], Fields] = {}
+        for filtered, matched, matches, slot_action, bucket in entries:
+            for sink, fields in bucket.items():
+                try:
+                    allowed, was_allowed = True, True
+                    if check is not None:
+                        key = user_key(sink.user)
+                        verdict = verdicts.get(key)
+                        if verdict is None:
+                            allowed = bool(check(sink.user, event))
+                            was_allowed = allowed
+                            if prior is not None:
+                                was_allowed = bool(check(sink.user, prior))
+                            verdict = verdicts[key] = (allowed, was_allowed)
+                        allowed, was_allowed = verdict
+                    view = seen_as(
+                        event, prior, filtered, (matched, matches), (was_allowed, allowed)
+                    )
+                    if view is None:
+                        continue
+                    if slot_action is not Action.ALL_ACTIONS and slot_action is not view.action:
+                        continue
+                    target = (sink, view)
+                    targets[target] = (
+                        merge_fields(targets[target], fields) if target in targets else fields
+                    )
+                except Exception:
+                    logger.exception(
+                        "a subscriber failed to take an event of stream %r", event.stream
+                    )
+        delivered = 0
+        given = self.given
+        for (sink, view), fields in targets.items():
+            if given and self._given_already(sink, view):
+                continue
+            try:
+                sink.push(view, fields)
                 delivered += 1
             except Exception:
                 logger.exception("a subscriber failed to take an event of stream %r", event.stream)

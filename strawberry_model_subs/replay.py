@@ -13,15 +13,15 @@ two and the merge is the stream's own order.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .cursors import Cursor, Offset, parse_cursor
 from .events import Action, Event, decode_event
 from .exceptions import NotRegisteredError, SyncOnlyError
-from .filters import transition
 from .frames import merge_fields
 from .history import read_after, read_top
-from .hub import AnyKey, Fields, Hub, Key, Sink, full_key
+from .hub import AnyKey, Fields, Hub, Key, Sink, full_key, seen_as
 from .layers import get_layer, in_event_loop, run_sync
 from .registry import registration_for_stream
 from .versions import Versions
@@ -40,18 +40,27 @@ class _StandIn:
         self.held.append((event, fields))
 
 
-def _as_seen(key: Key, event: Event) -> Event | None:
-    """``event`` as the subscription ``key`` receives it (a filtered one: see
-    ``filters.transition``), or None when it does not."""
+def _as_seen(
+    key: Key, event: Event, user: Any, check: Callable[[Any, Event], bool] | None
+) -> Event | None:
+    """``event`` as the subscription ``key`` of ``user`` receives it (filter and rules before
+    and after an update: see ``hub.seen_as``), or None when it does not."""
     action, pk, where = key
     if pk is not None and pk != event.pk:
         return None
-    if where is not None:
-        seen = transition(where, event.action, event.data, event.before)
-        if seen is None:
-            return None
-        event = event.filtered(*seen)
-    return event if action in (Action.ALL_ACTIONS, event.action) else None
+    prior = event.as_before() if event.action is Action.UPDATE and event.before else None
+    matches = True if where is None else where.matches(event.data)
+    matched = matches
+    if where is not None and prior is not None:
+        matched = where.matches(prior.data)
+    allowed = True if check is None else bool(check(user, event))
+    was_allowed = allowed
+    if check is not None and prior is not None:
+        was_allowed = bool(check(user, prior))
+    seen = seen_as(event, prior, where is not None, (matched, matches), (was_allowed, allowed))
+    if seen is None or action not in (Action.ALL_ACTIONS, seen.action):
+        return None
+    return seen
 
 
 def _place(event: Event) -> tuple[str, Offset] | None:
@@ -109,10 +118,8 @@ async def resume(
         event = decode_event(message)
         if versions.is_stale(event):
             continue
-        seen = _as_seen(key, event)
-        if seen is None:
-            continue
-        if check is None or check(sink.user, seen):
+        seen = _as_seen(key, event, sink.user, check)
+        if seen is not None:
             replayed.append((seen, fields))
     # No await from here to the caller's Hub.exclude: an event read from the history may yet
     # arrive live, and must not reach the subscriber twice.

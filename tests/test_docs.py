@@ -545,6 +545,8 @@ def client(server: Server, snippet: str, *args: str, name: str | None = None) ->
     "getting_started/rename.sh",
     "typed/gql_client.py",
     "typed/graphql_ws_client.js",
+    "filters/stream_list.py",
+    "filters/graphql_ws_list.js",
     "security/control_over_http.py",
 )
 def test_getting_started_delivers_a_change_to_every_kind_of_client(
@@ -557,6 +559,8 @@ def test_getting_started_delivers_a_change_to_every_kind_of_client(
     typed = client(quickstart_server, "typed/gql_client.py")
     over_http = client(quickstart_server, "security/control_over_http.py")
     javascript = javascript_client(quickstart_server)
+    filtered = client(quickstart_server, "filters/stream_list.py")
+    filtered_js = javascript_client(quickstart_server, "filters/graphql_ws_list.js")
     try:
         stream.wait_for('"ok":true')
         stream.wait_for('"productSubscription":{"ok":true')
@@ -589,25 +593,32 @@ def test_getting_started_delivers_a_change_to_every_kind_of_client(
                 "action": "UPDATE",
                 "data": {"id": 1, "name": "Green tea"},
             }
+        # "Tea" renamed "Green tea" enters the filtered lists (a create, moved).
+        entered = {"moved": True, "products": {"1": "Green tea"}}
+        assert json.loads(filtered.wait_for("Green tea").strip().splitlines()[-1]) == entered
+        if filtered_js is not None:
+            assert json.loads(filtered_js.wait_for("Green tea").strip().splitlines()[-1]) == entered
     finally:
-        for process in (stream, typed, over_http, javascript):
+        for process in (stream, typed, over_http, javascript, filtered, filtered_js):
             if process is not None:
                 process.stop()
 
 
-def javascript_client(server: Server) -> Process | None:
-    """The graphql-ws snippet run by Node.js as a browser page would run it (a WebSocket that
+def javascript_client(
+    server: Server, snippet: str = "typed/graphql_ws_client.js"
+) -> Process | None:
+    """A graphql-ws snippet run by Node.js as a browser page would run it (a WebSocket that
     sends the page's Origin), with the e2e suite's node_modules; None where Node.js is not."""
     modules = ROOT / "tests" / "e2e" / "js" / "node_modules"
     if shutil.which("node") is None or not (modules / "graphql-ws").is_dir():
         if os.environ.get("CI"):
             raise AssertionError("node and tests/e2e/js/node_modules are needed on CI")
         return None
-    folder = server.project / "js"
-    folder.mkdir(exist_ok=True)
+    folder = server.project / "js" / Path(snippet).stem
+    folder.mkdir(parents=True, exist_ok=True)
     if not (folder / "node_modules").exists():
         (folder / "node_modules").symlink_to(modules)
-    (folder / "client.mjs").write_text(at_port("typed/graphql_ws_client.js", server.port))
+    (folder / "client.mjs").write_text(at_port(snippet, server.port))
     (folder / "browser.mjs").write_text(
         "import WebSocket from 'ws';\n"
         "globalThis.WebSocket = class extends WebSocket {\n"

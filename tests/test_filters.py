@@ -449,3 +449,58 @@ def test_an_event_is_tested_only_against_the_filters_of_its_values() -> None:
 
 
 CHEAPER = {"price": {"lt": "10"}}
+
+
+# -- rights that change ---------------------------------------------------------------------------
+
+FEED = "subscription { noteFeedChanged { action moved data { text shared } } }"
+OWN_NOTES = "subscription { noteChanged { action moved data { text owner } } }"
+
+
+async def next_note(client: TypedClient, op: str, field: str) -> tuple[str, bool, str]:
+    payload = await client.receive_next(op)
+    assert not payload.get("errors"), payload
+    change = payload["data"][field]
+    return change["action"], change["moved"], change["data"]["text"]
+
+
+async def test_an_update_hiding_an_object_from_a_user_is_a_leave_and_showing_it_an_enter() -> None:
+    alice = await make_user("alice")
+    async with TypedClient(application) as anonymous:
+        op = await anonymous.subscribe(FEED, stream="note-feed")
+        note = await Note.objects.acreate(owner=alice, text="public", shared=True)
+        assert await next_note(anonymous, op, "noteFeedChanged") == ("CREATE", False, "public")
+        note.shared, note.text = False, "now private"
+        await note.asave()
+        # A leave, shown as the user could last see it: not the new, private text.
+        assert await next_note(anonymous, op, "noteFeedChanged") == ("DELETE", True, "public")
+        note.text = "still private"
+        await note.asave()
+        note.shared = True
+        await note.asave()
+        assert await next_note(anonymous, op, "noteFeedChanged") == (
+            "CREATE",
+            True,
+            "still private",
+        )
+        await anonymous.assert_no_message()
+
+
+async def test_a_change_of_owner_moves_the_object_between_the_owners_subscriptions() -> None:
+    alice, bob = await make_user("alice"), await make_user("bob")
+    alice_token = await ApiToken.objects.acreate(key="alice-token", user=alice)
+    bob_token = await ApiToken.objects.acreate(key="bob-token", user=bob)
+    async with (
+        TypedClient(application, connection_params={"token": alice_token.key}) as alices,
+        TypedClient(application, connection_params={"token": bob_token.key}) as bobs,
+    ):
+        a = await alices.subscribe(OWN_NOTES, stream="notes")
+        b = await bobs.subscribe(OWN_NOTES, stream="notes")
+        note = await Note.objects.acreate(owner=alice, text="handed over")
+        assert await next_note(alices, a, "noteChanged") == ("CREATE", False, "handed over")
+        note.owner = bob
+        await note.asave()
+        assert await next_note(alices, a, "noteChanged") == ("DELETE", True, "handed over")
+        assert await next_note(bobs, b, "noteChanged") == ("CREATE", True, "handed over")
+        await alices.assert_no_message()
+        await bobs.assert_no_message()

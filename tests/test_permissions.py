@@ -189,10 +189,12 @@ async def test_event_filter_gives_an_anonymous_socket_the_shared_notes_only(
     assert (await client.subscribe("note-feed", "ALL_ACTIONS", fields=["id", "shared"]))["ok"]
     await Note.objects.acreate(owner=alice, text="private")
     shared = await Note.objects.acreate(owner=alice, text="public", shared=True)
-    shared.shared = False  # unshared again: this update is private
+    shared.shared = False  # unshared again: the note leaves the anonymous socket's view
     await shared.asave()
     marker = await Note.objects.acreate(owner=alice, text="marker", shared=True)
     assert frame_data(await client.receive_event()) == ("create", {"id": shared.pk, "shared": True})
+    # A leave, shown as the socket last saw the note (its data now is not for this user).
+    assert frame_data(await client.receive_event()) == ("delete", {"id": shared.pk, "shared": True})
     assert frame_data(await client.receive_event()) == ("create", {"id": marker.pk, "shared": True})
     await client.assert_no_frame()
 
@@ -542,6 +544,8 @@ class NoteEvent:
     action: str  # create, update, delete
     owner: User
     data: dict[str, Any]
+    #: An update's text before it (the rules are asked about the note as it was, too).
+    was: str | None = None
 
 
 async def open_subscriber(protocol: str, sub: Sub, auth: dict[int, Any], index: int) -> None:
@@ -685,7 +689,7 @@ async def test_1000_subscribers_of_mixed_rights_get_exactly_what_each_may_see(
             events.append(NoteEvent("create", owner, note_dict(note)))
             note.text = f"n{n}, edited"
             await note.asave()
-            events.append(NoteEvent("update", owner, note_dict(note)))
+            events.append(NoteEvent("update", owner, note_dict(note), was=f"n{n}"))
             if n % 2 == 0:
                 data = note_dict(note)
                 await note.adelete()
@@ -694,7 +698,7 @@ async def test_1000_subscribers_of_mixed_rights_get_exactly_what_each_may_see(
             barrier = barriers[user.pk]
             barrier.text = f"barrier of {user.pk}"
             await barrier.asave()
-            events.append(NoteEvent("update", user, note_dict(barrier)))
+            events.append(NoteEvent("update", user, note_dict(barrier), was="barrier"))
         changes_made = time.perf_counter()
 
         def expected(sub: Sub) -> list[tuple[str, dict[str, Any]]]:
@@ -719,15 +723,18 @@ async def test_1000_subscribers_of_mixed_rights_get_exactly_what_each_may_see(
         wrong = [(s, e) for s, e in zip(subs, expectations, strict=True) if s.received != e]
         assert not wrong, f"{len(wrong)} subscribers got something else, e.g. {wrong[0]}"
 
-        # The object rule: once per event and user with a matching subscription, never more.
+        # The object rule: once per event and user with a matching subscription, and once more
+        # for an update's object as it was (did the update hide or show it?), never more.
         matching_users = [
             {s.user_pk() for s in accepted if s.action == "ALL_ACTIONS" or e.action == "update"}
             for e in events
         ]
         wanted_calls = Counter(
-            (pk, e.data["id"], e.data["text"])
+            (pk, e.data["id"], text)
             for e, pks in zip(events, matching_users, strict=True)
             for pk in pks
+            for text in (e.data["text"], e.was)
+            if text is not None
         )
         assert Counter(calls) == wanted_calls
     finally:
