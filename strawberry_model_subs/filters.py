@@ -461,4 +461,3 @@ def _index_of(parts: list[Any]) -> tuple[str, frozenset[Any]] | None:
         if allowed is not None:
             return name, allowed
     return None
-
