@@ -38,7 +38,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -209,19 +209,33 @@ class PhaseCounts:
     order_violations: int = 0
 
 
-# -- one subscriber ---------------------------------------------------------------------------
+# -- one websocket ----------------------------------------------------------------------------
 
 
-class Subscriber(asyncio.Protocol):
-    """One websocket: the handshake, the kind's subscribe exchange, then frames to ``record``."""
+def seq_at(payload: bytes, i: int) -> int:
+    """The integer after the ``"seq":`` that starts at ``payload[i]`` (spaces skipped)."""
+    j = i + len(SEQ_KEY)
+    while payload[j] == 32:  # a space
+        j += 1
+    k = j + 1
+    n = len(payload)
+    while k < n and 48 <= payload[k] <= 57:
+        k += 1
+    return int(payload[j:k])
 
-    def __init__(self, client: Client, index: int, small_buffer: bool) -> None:
-        self.client = client
-        self.index = index
-        self.small_buffer = small_buffer
-        subprotocol = SUBPROTOCOLS.get(client.kind)
+
+class Socket(asyncio.Protocol):
+    """One websocket on the sans-I/O protocol of ``websockets``: the handshake, then each whole
+    message to :meth:`on_message` with its receipt time (:attr:`clock`). Subclasses say what a
+    socket does once open (:meth:`on_open`), with a message carrying a ``"seq"``
+    (:meth:`on_seq`) and with any other (:meth:`on_control`); also ``bench/restarts.py``'s."""
+
+    #: The clock of the receipt times.
+    clock: Callable[[], float] = staticmethod(perf)
+
+    def __init__(self, uri: Any, subprotocol: str | None) -> None:
         self.ws = ClientProtocol(
-            client.uri,
+            uri,
             subprotocols=[Subprotocol(subprotocol)] if subprotocol else None,
             max_size=None,
         )
@@ -229,11 +243,12 @@ class Subscriber(asyncio.Protocol):
         loop = asyncio.get_running_loop()
         self.subscribed: asyncio.Future[None] = loop.create_future()
         self.closed: asyncio.Future[None] = loop.create_future()
-        self.last_seq = 0
-        self.seen: set[int] = set()
-        #: False while this socket is one of the stalled ones: its receipts are not counted.
-        self.counting = True
         self.fragments: list[bytes] = []
+
+    @property
+    def label(self) -> str:
+        """The socket, as error messages name it."""
+        raise NotImplementedError
 
     # asyncio.Protocol
 
@@ -244,7 +259,7 @@ class Subscriber(asyncio.Protocol):
         self.flush()
 
     def data_received(self, data: bytes) -> None:
-        now = perf()
+        now = self.clock()
         ws = self.ws
         ws.receive_data(data)
         for event in ws.events_received():
@@ -273,7 +288,7 @@ class Subscriber(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.subscribed.done():
             self.subscribed.set_exception(
-                RunError(f"socket {self.index} closed before subscribing ({self.close_info()})")
+                RunError(f"{self.label} closed before subscribing ({self.close_info()})")
             )
         if not self.closed.done():
             self.closed.set_result(None)
@@ -302,7 +317,7 @@ class Subscriber(asyncio.Protocol):
 
     def fail(self, reason: str) -> None:
         if not self.subscribed.done():
-            self.subscribed.set_exception(RunError(f"socket {self.index}: {reason}"))
+            self.subscribed.set_exception(RunError(f"{self.label}: {reason}"))
         if self.transport is not None:
             self.transport.abort()
 
@@ -317,6 +332,45 @@ class Subscriber(asyncio.Protocol):
         else:
             self.transport.close()
 
+    # the exchange
+
+    def on_open(self) -> None:
+        raise NotImplementedError
+
+    def on_message(self, payload: bytes, now: float) -> None:
+        i = payload.find(SEQ_KEY)
+        if i < 0:
+            self.on_control(json.loads(payload))
+        else:
+            self.on_seq(seq_at(payload, i), payload, now)
+
+    def on_seq(self, seq: int, payload: bytes, now: float) -> None:
+        raise NotImplementedError
+
+    def on_control(self, message: Any) -> None:
+        raise NotImplementedError
+
+
+# -- one subscriber ---------------------------------------------------------------------------
+
+
+class Subscriber(Socket):
+    """One websocket of the client: the kind's subscribe exchange, then frames to ``record``."""
+
+    def __init__(self, client: Client, index: int, small_buffer: bool) -> None:
+        super().__init__(client.uri, SUBPROTOCOLS.get(client.kind))
+        self.client = client
+        self.index = index
+        self.small_buffer = small_buffer
+        self.last_seq = 0
+        self.seen: set[int] = set()
+        #: False while this socket is one of the stalled ones: its receipts are not counted.
+        self.counting = True
+
+    @property
+    def label(self) -> str:
+        return f"socket {self.index}"
+
     # the subscribe exchange of each kind
 
     def on_open(self) -> None:
@@ -330,19 +384,8 @@ class Subscriber(asyncio.Protocol):
             self.subscribed.set_result(None)
         # stream: waits for the connect frame
 
-    def on_message(self, payload: bytes, now: float) -> None:
-        i = payload.find(SEQ_KEY)
-        if i < 0:
-            self.on_control(json.loads(payload))
-            return
-        j = i + len(SEQ_KEY)
-        while payload[j] == 32:  # a space
-            j += 1
-        k = j + 1
-        n = len(payload)
-        while k < n and 48 <= payload[k] <= 57:
-            k += 1
-        self.client.record(self, int(payload[j:k]), now)
+    def on_seq(self, seq: int, payload: bytes, now: float) -> None:
+        self.client.record(self, seq, now)
 
     def on_control(self, message: Any) -> None:
         kind = self.client.kind

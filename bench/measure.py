@@ -1,6 +1,7 @@
 """The measured runs of ``bench/run.py``: for a contender and each size N a fresh server and
 one client process (bench/client.py) whose JSON line is the result, the sizes predicted to
-overrun the bound skipped; the write path in a process of its own (bench/write_path.py)."""
+overrun the bound skipped; the write path, the restarts and the filtered dispatch each in a process
+of its own (bench/write_path.py, bench/restarts.py, bench/filters.py)."""
 
 from __future__ import annotations
 
@@ -240,26 +241,65 @@ def python_for(contender: Contender, setup_log: list[str]) -> str:
     return str(venvs.ensure(venvs.PEER_VENVS[contender.venv], setup_log))
 
 
+def run_script(
+    script: str, options: list[str], timeout: int, json_on_failure: bool = False
+) -> tuple[dict[str, Any] | None, str]:
+    """``bench/<script> --json FILE <options>`` in a process of its own (its progress shown; its
+    tables are printed again with the others at the end, so not its stdout); the figures it
+    wrote to FILE, or None and why not. ``json_on_failure``: the script writes its figures when
+    it fails too (an error among them), so its exit status is not looked at."""
+    with tempfile.TemporaryDirectory(prefix=f"sms-bench-{Path(script).stem}-") as tmp:
+        out = Path(tmp) / f"{Path(script).stem}.json"
+        command = [sys.executable, str(BENCH / script), "--json", str(out), *options]
+        process = spawn(command, stdout=subprocess.DEVNULL)
+        try:
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            stop(process)
+            return None, f"bench/{script} ran over {timeout:,} s"
+        finally:
+            forget(process)
+        if (returncode != 0 and not json_on_failure) or not out.exists():
+            return None, f"bench/{script} exited with {returncode}"
+        data: dict[str, Any] = json.loads(out.read_text())
+    return data, ""
+
+
 def run_write_path(quick: bool) -> tuple[dict[str, Any] | None, str]:
     """bench/write_path.py in a process of its own (its progress shown); its figures, or None
     and why not."""
     say("write path (bench/write_path.py) ...")
-    with tempfile.TemporaryDirectory(prefix="sms-bench-write-") as tmp:
-        out = Path(tmp) / "write_path.json"
-        command = [sys.executable, str(BENCH / "write_path.py"), "--json", str(out)]
-        if quick:
-            command.append("--quick")
-        # Its table is printed again with the others at the end: only its progress is shown now.
-        process = spawn(command, stdout=subprocess.DEVNULL)
-        try:
-            returncode = process.wait(600)
-        except subprocess.TimeoutExpired:
-            stop(process)
-            return None, "bench/write_path.py ran over 600 s"
-        finally:
-            forget(process)
-        if returncode != 0 or not out.exists():
-            return None, f"bench/write_path.py exited with {returncode}"
-        data: dict[str, Any] = json.loads(out.read_text())
-    say(f"write path: done in {data.get('duration_s', 0):.0f} s")
-    return data, ""
+    data, why = run_script("write_path.py", ["--quick"] if quick else [], 600)
+    if data is not None:
+        say(f"write path: done in {data.get('duration_s', 0):.0f} s")
+    return data, why
+
+
+def run_restarts(
+    quick: bool, n: int | None, shared_redis: bool
+) -> tuple[dict[str, Any] | None, str]:
+    """bench/restarts.py in a process of its own (its progress shown; a private redis-server of
+    its own unless ``shared_redis``); its figures, or None and why not."""
+    say("restarts and storms (bench/restarts.py) ...")
+    # A missed target is profiled (one more cycle under py-spy), except in a smoke run.
+    options = ["--quick"] if quick else ["--profile-dir", "auto"]
+    if n is not None:
+        options += ["--n", str(n)]
+    if shared_redis:
+        options += ["--redis", f"{REDIS[0]}:{REDIS[1]}"]
+    data, why = run_script("restarts.py", options, 1200, json_on_failure=True)
+    if data is not None:
+        # The command as RESULTS.md shows it: the temporary JSON file left out.
+        data["argv"] = options
+        say(f"restarts: done in {data.get('duration_s', 0):.0f} s")
+    return data, why
+
+
+def run_filters(quick: bool) -> tuple[dict[str, Any] | None, str]:
+    """bench/filters.py (the filtered dispatch, in-process) in a process of its own; its
+    figures, or None and why not."""
+    say("filtered dispatch (bench/filters.py) ...")
+    data, why = run_script("filters.py", ["--quick"] if quick else [], 300)
+    if data is not None:
+        say(f"filtered dispatch: done in {data.get('duration_s', 0):.0f} s")
+    return data, why

@@ -1,5 +1,6 @@
 """bench/RESULTS.md: the file of a whole ``bench/run.py`` run (how it is measured, the tables,
-the notes, the versions, the exact commands), or only its write-path section replaced."""
+the notes, the versions, the exact commands), or only its write-path, restarts or filtered-dispatch
+section replaced."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import shlex
 from pathlib import Path
 from typing import Any
 
+import filters_report
 import report
+import restarts_report
 import write_report
 from measure import Options
 from server import interpreter
@@ -57,6 +60,8 @@ def write_results(
     notes: list[str],
     redis_used: str = "",
     write_path: dict[str, Any] | None = None,
+    restarts: dict[str, Any] | None = None,
+    filters: dict[str, Any] | None = None,
 ) -> None:
     command = shlex.join(["python", "bench/run.py", *argv])
     lines = [
@@ -136,6 +141,10 @@ def write_results(
     lines += ["## Targets", "", *report.targets(run), ""]
     if write_path is not None:
         lines += write_report.write_path_section(write_path, command)
+    if restarts is not None:
+        lines += restarts_report.section(restarts, command)
+    if filters is not None:
+        lines += filters_report.section(filters, command)
     if notes:
         lines += ["## Notes", "", *(f"- {note}" for note in notes), ""]
     lines += ["## Versions", "", *versions_table(used), "", "## Exact commands", ""]

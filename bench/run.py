@@ -7,22 +7,33 @@ are triggered one at a time by an HTTP POST; then, at one size, a sustained-rate
 5% stalled readers; at the smallest size, connect/disconnect cycles for the leak check. The tables
 go to the console and, with the exact commands, to bench/RESULTS.md.
 
-    python bench/run.py                         # the default run (under 15 minutes)
+    python bench/run.py                         # the default run (about 15 minutes)
     python bench/run.py --quick                 # a one-minute smoke run (prints only)
     python bench/run.py --only bare,sms-stream --sizes 100,1000 --events 10
     python bench/run.py --profile sms-stream,sms-gtws   # py-spy profiles: bench/PROFILE.md
     python bench/run.py --write-path-only       # only the write-path table (bench/write_path.py)
+    python bench/run.py --restarts-only         # only the restarts table (bench/restarts.py)
+    python bench/run.py --filters-only          # only the filtered dispatch (bench/filters.py)
 
 Every run but a profile one ends with the write-path table of ``bench/write_path.py`` (saves per
 second of a registered model against the same model unregistered, on PostgreSQL, for each channel
 layer; ``--no-write-path`` leaves it out). ``--write-path-only`` runs only that and rewrites only
-the "Write path" section of bench/RESULTS.md.
+the "Write path" section of bench/RESULTS.md. Then comes the table of ``bench/restarts.py``
+("Restarts and storms": 4,000 subscribers, half on each protocol, on a server killed with SIGKILL
+and restarted while another process saves; lost and duplicated events, the catch-up, connect +
+subscribe against the bare app's connects; with ``--quick`` N=200; ``--restarts-n`` sets N,
+``--no-restarts`` leaves it out, ``--restarts-only`` runs only it and rewrites only its section).
+Last, the tables of ``bench/filters.py`` ("Filtered dispatch": the CPU of the hub's dispatch per
+event with 100 to 10,000 filtered subscriptions, in one process, no server: about 30 s;
+``--no-filters`` leaves them out, ``--filters-only`` runs only them and rewrites only their
+section).
 
 This file is the command line; the work is done by its siblings: ``measure`` (the runs of a
 contender), ``server`` (a contender's server process), ``supervise`` (the child processes, the
-workspace), ``services`` (Redis), ``report`` and ``write_report`` (the tables), ``results``
-(bench/RESULTS.md), ``profiling`` (``--profile``: bench/PROFILE.md); the contenders and the
-targets they are judged by are in ``contenders``.
+workspace), ``services`` (Redis), ``report``, ``write_report`` and ``restarts_report`` (the
+tables), ``results`` (bench/RESULTS.md), ``profiling`` (``--profile``: bench/PROFILE.md),
+``restarts`` (the restarts run, a process of its own), ``filters`` and ``filters_report`` (the
+filtered dispatch); the contenders and the targets they are judged by are in ``contenders``.
 """
 
 from __future__ import annotations
@@ -33,18 +44,30 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import filters_report
 import profiling
 import report
+import restarts_report
 import services
 import supervise
 import venvs
 import write_report
 from contenders import BY_NAME, CONTENDERS, Contender
-from measure import Options, python_for, run_contender, run_write_path
+from filters_report import FILTERS_HEADING
+from measure import (
+    Options,
+    python_for,
+    run_contender,
+    run_filters,
+    run_restarts,
+    run_write_path,
+)
 from profiling import PROFILE
+from restarts_report import RESTARTS_HEADING
 from results import RESULTS, replace_section, write_results
 from services import REDIS, SHARED_REDIS
 from supervise import rel, say, workspace
@@ -95,14 +118,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"py-spy the named contenders at the largest size instead: {rel(PROFILE)}",
     )
     parser.add_argument("--list", action="store_true", help="list the contenders")
+    # The tables that run in a process of their own after the contenders: --X-only, --no-X.
+    for name, what, script in (
+        ("write-path", "the write-path table", "write_path.py"),
+        ("restarts", "the restarts table", "restarts.py"),
+        ("filters", "the filtered-dispatch tables", "filters.py"),
+    ):
+        parser.add_argument(
+            f"--{name}-only",
+            action="store_true",
+            help=f"only {what} (bench/{script}): printed, and its section of RESULTS.md "
+            "rewritten (with --quick: printed only)",
+        )
+        parser.add_argument(f"--no-{name}", action="store_true", help=f"leave {what} out")
     parser.add_argument(
-        "--write-path-only",
-        action="store_true",
-        help="only the write-path table (bench/write_path.py): printed, and its section of "
-        "RESULTS.md rewritten (with --quick: printed only)",
-    )
-    parser.add_argument(
-        "--no-write-path", action="store_true", help="leave the write-path table out"
+        "--restarts-n", type=int, help="subscribers of the restarts run (4000; --quick: 200)"
     )
     return parser.parse_args(argv)
 
@@ -163,23 +193,30 @@ def chosen(args: argparse.Namespace) -> list[Contender]:
     return [BY_NAME[n] for n in names]
 
 
-def write_path_main(args: argparse.Namespace, argv: list[str]) -> int:
-    """Only the write path: printed, and its section of RESULTS.md rewritten (not --quick)."""
-    data, why = run_write_path(args.quick)
+def section_main(
+    args: argparse.Namespace,
+    argv: list[str],
+    measured: tuple[dict[str, Any] | None, str],
+    heading: str,
+    section: Callable[[dict[str, Any], str], list[str]],
+) -> int:
+    """One table only (``--write-path-only`` and the like): its figures (or why not) printed,
+    and its section (``heading``) of RESULTS.md rewritten (not --quick)."""
+    data, why = measured
     if data is None:
         print(why, file=sys.stderr)
         return 1
     command = shlex.join(["python", "bench/run.py", *argv])
-    section = write_report.write_path_section(data, command)
+    lines = section(data, command)
     print()
-    print("\n".join(section))
+    print("\n".join(lines))
     path = args.results or (None if args.quick else RESULTS)
     if path is None:
         print("(quick run: nothing written, pass --results PATH to keep it)")
         return 0
     text = path.read_text() if path.exists() else ""
-    path.write_text(replace_section(text, WRITE_PATH_HEADING, section))
-    print(f"the {WRITE_PATH_HEADING[3:]!r} section of {rel(path)} rewritten")
+    path.write_text(replace_section(text, heading, lines))
+    print(f"the {heading[3:]!r} section of {rel(path)} rewritten")
     return 0
 
 
@@ -195,7 +232,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         return profiling.main(args, argv, options)
     if args.write_path_only:
-        return write_path_main(args, argv)
+        measured = run_write_path(args.quick)
+        return section_main(
+            args, argv, measured, WRITE_PATH_HEADING, write_report.write_path_section
+        )
+    if args.restarts_only:
+        measured = run_restarts(args.quick, args.restarts_n, args.shared_redis)
+        return section_main(args, argv, measured, RESTARTS_HEADING, restarts_report.section)
+    if args.filters_only:
+        measured = run_filters(args.quick)
+        return section_main(args, argv, measured, FILTERS_HEADING, filters_report.section)
     contenders = chosen(args)
     run = report.Run(
         sizes=options.sizes,
@@ -245,6 +291,16 @@ def main(argv: list[str] | None = None) -> int:
         write_path, why = run_write_path(args.quick)
         if write_path is None:
             notes.append(f"write path: not measured, {why}")
+    restarts: dict[str, Any] | None = None
+    if not args.no_restarts:
+        restarts, why = run_restarts(args.quick, args.restarts_n, args.shared_redis)
+        if restarts is None:
+            notes.append(f"restarts: not measured, {why}")
+    filters: dict[str, Any] | None = None
+    if not args.no_filters:
+        filters, why = run_filters(args.quick)
+        if filters is None:
+            notes.append(f"filtered dispatch: not measured, {why}")
     duration = time.monotonic() - supervise.started_at
     notes += [f"peer virtualenv {line}" for line in setup_log]
     for name, by_size in run.results.items():
@@ -270,17 +326,40 @@ def main(argv: list[str] | None = None) -> int:
         print("\nWrite path:")
         print("\n".join(write_report.write_path_table(write_path)))
         print("\n".join(write_report.write_path_targets(write_path)))
+    if restarts is not None:
+        print("\nRestarts and storms:")
+        print("\n".join(restarts_report.console(restarts)))
+    if filters is not None:
+        print("\nFiltered dispatch:")
+        print("\n".join(filters_report.console(filters)))
     if args.json:
         args.json.write_text(
             json.dumps(
-                {"results": run.results, "redis_n1": run.redis_n1, "write_path": write_path},
+                {
+                    "results": run.results,
+                    "redis_n1": run.redis_n1,
+                    "write_path": write_path,
+                    "restarts": restarts,
+                    "filters": filters,
+                },
                 indent=1,
             )
         )
     path = args.results or (None if args.quick else RESULTS)
     if path is not None:
         write_results(
-            path, argv, options, run, commands, used, duration, notes, redis_used, write_path
+            path,
+            argv,
+            options,
+            run,
+            commands,
+            used,
+            duration,
+            notes,
+            redis_used,
+            write_path,
+            restarts,
+            filters,
         )
         print(f"\nwritten to {rel(path)} in {duration / 60:.1f} min")
     else:

@@ -95,13 +95,18 @@ class Server:
             env["BENCH_DB"] = str(db)
         return env
 
-    def start(self, label: str, extra_env: dict[str, str] | None = None) -> None:
+    def start(
+        self, label: str, extra_env: dict[str, str] | None = None, flush_redis: bool = True
+    ) -> None:
+        """Start the server (its log ``<label>.log``) and wait until ``/health`` answers. A
+        Redis contender's database is flushed first unless ``flush_redis`` is False (a restart
+        that must find the history it left)."""
         it = interpreter(self.python)
         db = None
         if self.template_db is not None:
             db = self.workdir / f"{label}.sqlite3"
             shutil.copyfile(self.template_db, db)
-        if self.contender.redis:
+        if self.contender.redis and flush_redis:
             redis_command(f"SELECT {REDIS_DB}", "FLUSHDB")
         argv = [
             self.python,

@@ -12,9 +12,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -90,3 +90,14 @@ def workspace() -> Iterator[Path]:
             print(f"server logs kept in {path}", file=sys.stderr)
         else:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def run_script(main: Callable[[], int], cleanup: Callable[[], None] = stop_all) -> NoReturn:
+    """A bench script's ``__main__``: exit with what ``main`` returns (130 on Ctrl-C or
+    SIGTERM, see :func:`on_signal`), ``cleanup`` (its child processes stopped) in any case."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
+    finally:
+        cleanup()

@@ -52,6 +52,7 @@ from typing import Any
 
 import write_report
 from contenders import WRITE_LAYERS, WRITE_LAYERS_BY_NAME, WriteLayer
+from supervise import run_script
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
@@ -734,11 +735,10 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def kill_children() -> None:
+    for process in _children:
+        process.kill()
+
+
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(130)
-    finally:
-        for process in _children:
-            process.kill()
+    run_script(main, kill_children)

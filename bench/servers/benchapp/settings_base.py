@@ -2,6 +2,9 @@
 
 Environment: ``BENCH_DB`` (the SQLite file), ``BENCH_LAYER`` (``memory``, ``redis`` for
 ``RedisChannelLayer`` or ``pubsub`` for ``RedisPubSubChannelLayer``) and ``BENCH_REDIS_URL``.
+With ``BENCH_PG`` (``host:port``, user ``postgres``, trust) the database is PostgreSQL's
+``BENCH_PG_DB`` instead of the SQLite file: a server and a writer process of its own then share it
+(``bench/restarts.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,17 @@ DATABASES = {
         "NAME": os.environ.get("BENCH_DB", "/tmp/bench.sqlite3"),
     }
 }
+if os.environ.get("BENCH_PG"):
+    _pg_host, _, _pg_port = os.environ["BENCH_PG"].rpartition(":")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": os.environ.get("BENCH_PG_DB", "sms_bench"),
+            "USER": "postgres",
+            "HOST": _pg_host,
+            "PORT": _pg_port,
+        }
+    }
 
 _layer = os.environ.get("BENCH_LAYER", "memory")
 _redis_host = {
