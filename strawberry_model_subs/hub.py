@@ -491,11 +491,10 @@ class Hub:
                     if bucket:
                         entries.append((False, True, True, action, bucket))
         if filters:
+            prior = event.as_before() if event.action is Action.UPDATE and event.before else None
             for where in self.filter_index[stream].candidates(event):
                 after = where.matches(event.data)
-                before = after
-                if event.action is Action.UPDATE and event.before:
-                    before = where.matches({**event.data, **event.before})
+                before = after if prior is None else where.matches(prior.data)
                 if not (before or after):
                     continue
                 slots = filters[where]
@@ -553,6 +552,17 @@ class Hub:
         verdicts: dict[str | None, tuple[bool, bool]] = {}
         targets: dict[tuple[Sink, Event], Fields] = {}
         for filtered, matched, matches, slot_action, bucket in entries:
+            if check is None:
+                # The same view for every sink of the bucket: worked out once.
+                view = seen_as(event, prior, filtered, (matched, matches), (True, True))
+                if view is None or slot_action not in (Action.ALL_ACTIONS, view.action):
+                    continue
+                for sink, fields in bucket.items():
+                    target = (sink, view)
+                    targets[target] = (
+                        merge_fields(targets[target], fields) if target in targets else fields
+                    )
+                continue
             for sink, fields in bucket.items():
                 try:
                     allowed, was_allowed = True, True
