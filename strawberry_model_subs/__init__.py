@@ -35,6 +35,7 @@ from .exceptions import (
 from .publisher import flush_events
 from .querysets import NotifyingManager, NotifyingQuerySet
 from .replay import acurrent_cursor, current_cursor
+from .revocation import arevoke, revoke
 from .scalars import BigInt
 from .schema import SubscriptionResult, cursor_field, subscription_type
 from .sync_resolvers import SyncResolvers
@@ -69,10 +70,12 @@ __all__ = [
     "UsageError",
     "acurrent_cursor",
     "anotify",
+    "arevoke",
     "current_cursor",
     "cursor_field",
     "flush_events",
     "model_subscription",
     "notify",
+    "revoke",
     "subscription_type",
 ]

@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -38,10 +39,10 @@ from .control import (
     unregister_session,
 )
 from .frames import connect_frame
-from .hub import get_hub
+from .hub import Hub, get_hub
 from .layers import is_process_local, never_receive, resilient
 from .outbox import Outbox
-from .permissions import anonymous
+from .permissions import anonymous, user_key
 from .stream_handler import StreamHandler
 from .ws_protocols import GraphQLWSHandler, PingingGraphQLTransportWSHandler
 
@@ -81,6 +82,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     user: Any = None
     #: Whether the socket was closed (or its handshake refused): nothing is sent after that.
     closed = False
+    #: The hub holding this signed-in user's connection, and the user's key (see ``_hold``).
+    _held: tuple[Hub, str] | None = None
+    _revoking: asyncio.Future[None] | None = None
 
     def __init__(
         self,
@@ -144,6 +148,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             logger.info("stream socket refused by AUTHENTICATE: %s", exc)
             await self.close(code=REJECTED_CLOSE_CODE)
             return
+        await self._hold()
         self.stream = StreamHandler(self.schema, get_hub(), self.user, self)
         # Strawberry's protocol queue is never used by a stream socket: an asyncio.Queue per
         # socket is 3 KB of idle memory.
@@ -160,7 +165,30 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             )
         except Rejected as exc:
             raise ConnectionRejectionError({"reason": str(exc)}) from exc
+        await self._hold()
         return await super().on_ws_connect(context)
+
+    async def _hold(self) -> None:
+        """A signed-in user's connection is held by the hub, to be ended by ``revoke()``."""
+        key = user_key(self.user)
+        if key is not None and self._held is None:
+            self._held = (get_hub(), key)
+            await self._held[0].hold_connection(key, self)
+
+    def revoke(self) -> None:
+        """End this connection: its user was revoked (``revoke()``), closed with 4403."""
+        self._revoking = asyncio.ensure_future(self._end_revoked())
+
+    async def _end_revoked(self) -> None:
+        await self.close(code=REJECTED_CLOSE_CODE, reason="revoked")
+        await self._drop()
+
+    async def _drop(self) -> None:
+        """Stop being held by the hub (once)."""
+        if self._held is not None:
+            hub, key = self._held
+            self._held = None
+            await hub.drop_connection(key, self)
 
     def decode_json(self, data: str | bytes) -> object:
         """Strawberry's decoding, with JSON nested too deeply counted as invalid JSON."""
@@ -210,6 +238,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     async def disconnect(self, code: int) -> None:
         """End the socket's handler, its subscriptions and its send queues."""
+        await self._drop()
         if self.stream is None:
             if self.run_task is not None:  # None: refused before any protocol ran
                 await super().disconnect(code)

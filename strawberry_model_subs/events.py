@@ -172,6 +172,8 @@ def check_stream_name(stream: object, prefix: str) -> str:
     """Return ``stream`` if it makes a valid Channels group name, else raise RegistrationError."""
     if not isinstance(stream, str) or not stream:
         raise RegistrationError(f"stream must be a non-empty string, not {stream!r}.")
+    if stream.startswith("__"):
+        raise RegistrationError(f"stream {stream!r}: names starting with '__' are the library's.")
     group = group_name(prefix, stream)
     if not GROUP_NAME_RE.match(stream) or len(group) >= MAX_GROUP_NAME_LENGTH:
         raise RegistrationError(

@@ -59,6 +59,20 @@ Slot = tuple[Action, str | None]
 EVERYTHING: Key = (Action.ALL_ACTIONS, None, None)
 
 
+#: The layer message that ends a user's connections in every process (see ``revocation``).
+REVOKE_MESSAGE_TYPE = "sms.revoke"
+#: The pseudo-stream whose group every hub holding a signed-in user's connection joins; stream
+#: names cannot start with "__" (``events.check_stream_name``).
+REVOKE_STREAM = "__revoke__"
+
+
+class Revocable(Protocol):
+    """A connection that a revocation of its user ends (a consumer)."""
+
+    def revoke(self) -> None:
+        """End the connection (close it with the protocol's code); must not block."""
+
+
 class Sink(Protocol):
     """Something that receives the events of its subscriptions, for its user."""
 
@@ -233,6 +247,8 @@ class Hub:
         self.given: dict[tuple[Sink, str], tuple[str, frozenset[Offset], Offset]] = {}
         #: The offset order of the streams' live events across publishers.
         self.sequencer = Sequencer(layer, self._deliver)
+        #: user key -> the signed-in connections of that user held on this loop.
+        self.connections: dict[str, set[Revocable]] = {}
 
     # -- membership -------------------------------------------------------------------------
 
@@ -339,6 +355,8 @@ class Hub:
         in-memory layer, one publisher sends in order, and the history is off at size 0)."""
         if is_process_local(self.layer) or get_settings().HISTORY_SIZE <= 0:
             return
+        if stream == REVOKE_STREAM:  # not a stream of events
+            return
         top = await read_top(self.layer, stream)
         self.sequencer.start(stream, top.epoch, top.offset)
 
@@ -364,6 +382,35 @@ class Hub:
             for buckets in filters.values():
                 counts[stream] += sum(len(bucket) for bucket in buckets.values())
         return dict(counts)
+
+    # -- revocation ---------------------------------------------------------------------------
+
+    async def hold_connection(self, user_key: str, connection: Revocable) -> None:
+        """Hold a signed-in user's connection, to end it when the user is revoked (the hub then
+        listens to the revocations of every process)."""
+        self.connections.setdefault(user_key, set()).add(connection)
+        await self.join(REVOKE_STREAM)
+
+    async def drop_connection(self, user_key: str, connection: Revocable) -> None:
+        """Stop holding a connection taken by :meth:`hold_connection` (once)."""
+        held = self.connections.get(user_key)
+        if held is None or connection not in held:
+            return
+        held.discard(connection)
+        if not held:
+            del self.connections[user_key]
+        await self.leave(REVOKE_STREAM)
+
+    def revoke_local(self, user_key: str) -> int:
+        """End every connection of the user held here (each drops itself as it closes); the
+        number ended."""
+        held = list(self.connections.get(user_key, ()))
+        for connection in held:
+            try:
+                connection.revoke()
+            except Exception:
+                logger.exception("could not end a revoked connection")
+        return len(held)
 
     # -- index ------------------------------------------------------------------------------
 
@@ -671,6 +718,11 @@ class Hub:
         """Dispatch one layer message: an event, or a batch of them in order (anything else is
         ignored); an event older than one already dispatched for its object is dropped."""
         kind = message.get("type")
+        if kind == REVOKE_MESSAGE_TYPE:
+            user = message.get("user")
+            if isinstance(user, str):
+                self.revoke_local(user)
+            return
         if kind == BATCH_MESSAGE_TYPE:
             events = message.get("events")
             if not isinstance(events, list):

@@ -37,11 +37,13 @@ PUBLIC_API = [
     "UsageError",
     "acurrent_cursor",
     "anotify",
+    "arevoke",
     "current_cursor",
     "cursor_field",
     "flush_events",
     "model_subscription",
     "notify",
+    "revoke",
     "subscription_type",
 ]
 

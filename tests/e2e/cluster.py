@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import httpx
 import pytest
 
 from .clients import StreamSocket, TypedSocket, stream_socket, typed_socket
-from .harness import create_product, log_problems, update_product
+from .harness import ROOT, create_product, log_problems, update_product
 from .scale_out import (
     Audience,
     RedisServer,
@@ -226,3 +227,18 @@ async def audience(
         audience = Audience(subscribers, marker_pk, rename_marker)
         await audience.sync()
         yield audience
+
+
+def run_script(cluster: Cluster, script: str, *args: str) -> str:
+    """Run ``script`` (Python, after ``django.setup()``) in a process of its own on the
+    servers' database and layer, with ``args``; its output, once it exited 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup()\n{script}", *args],
+        env=cluster.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout

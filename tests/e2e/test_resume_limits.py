@@ -10,8 +10,6 @@ import asyncio
 import contextlib
 import json
 import secrets
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,9 +21,8 @@ import pytest
 from strawberry_model_subs.cursors import parse_cursor
 
 from .clients import StreamSocket, TypedSocket, stream_socket, typed_socket
-from .cluster import Cluster, http_clients_of, running_cluster
+from .cluster import Cluster, http_clients_of, run_script, running_cluster
 from .harness import (
-    ROOT,
     ack,
     control_answer,
     control_request,
@@ -192,16 +189,8 @@ print(json.dumps(made))
 
 def make_users(cluster: Cluster, *names: str) -> dict[str, dict[str, Any]]:
     """Users with a token each, made by a separate process on the servers' database."""
-    result = subprocess.run(
-        [sys.executable, "-c", f"import django; django.setup()\n{MAKE_USERS}", *names],
-        env=cluster.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    made: dict[str, dict[str, Any]] = json.loads(result.stdout.strip().splitlines()[-1])
+    output = run_script(cluster, MAKE_USERS, *names)
+    made: dict[str, dict[str, Any]] = json.loads(output.strip().splitlines()[-1])
     return made
 
 

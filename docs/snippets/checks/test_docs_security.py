@@ -163,3 +163,15 @@ def test_the_example_client_page_is_for_staff():
     assert page.status_code == 200
     assert b"Shop subscriptions" in page.content
     assert b"renameProduct" in page.content
+
+
+async def test_a_logout_closes_the_users_sockets_with_4403():
+    import shop.signals  # noqa: F401  (the import ShopConfig.ready makes)
+
+    alice = await User.objects.acreate(username="alice")
+    client = Client()
+    await sync_to_async(client.force_login)(alice)
+    cookie = [(b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+    async with StreamClient(application, "/ws", headers=ORIGIN + cookie) as socket:
+        await sync_to_async(client.logout)()
+        assert await socket.receive_close() == (4403, "revoked")
