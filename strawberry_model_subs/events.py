@@ -112,18 +112,15 @@ class Event:
     prev: str | None = None
     #: An update's values before it of the filterable fields it changed (None: unknown).
     before: dict[str, Any] | None = None
-    #: As a filtered subscription sees it (see :meth:`filtered`): ``moved`` says whether the
+    #: As a filtered subscription sees it (see :meth:`view`): ``moved`` says whether the
     #: object entered or left the filter rather than being created or deleted.
     seen_filtered: bool = False
     moved: bool = False
     frames: dict[frozenset[str] | tuple[str, frozenset[str] | None] | None, str] = field(
         default_factory=dict, repr=False
     )
-    _views: dict[tuple[Any, bool, bool], Event] | None = field(default=None, repr=False)
-
-    def filtered(self, action: Action, moved: bool) -> Event:
-        """This event as a filtered subscription receives it (see :meth:`view`)."""
-        return self.view(action, moved, True)
+    _views: dict[tuple[Action, bool, bool], Event] | None = field(default=None, repr=False)
+    _before_view: Event | None = field(default=None, repr=False)
 
     def view(self, action: Action, moved: bool, filtered: bool) -> Event:
         """This event as a subscriber receives it: as ``action`` (an update that made the
@@ -145,18 +142,14 @@ class Event:
         return view
 
     def as_before(self) -> Event:
-        """This update's object as it was before (its data with the ``before`` values)."""
-        views = self._views
-        if views is None:
-            views = self._views = {}
-        key = ("before", False, False)
-        view = views.get(key)
-        if view is None:
+        """This update's object as it was before (its data with the ``before`` values), made
+        once per event."""
+        if self._before_view is None:
             data = {**self.data, **(self.before or {})}
-            view = views[key] = dataclasses.replace(
+            self._before_view = dataclasses.replace(
                 self, data=data, raw=encode_data(data), before=None, frames={}, _views=None
             )
-        return view
+        return self._before_view
 
 
 GROUP_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+$")

@@ -46,6 +46,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from strawberry.types.base import has_object_definition
 from strawberry.types.unset import UNSET
+from strawberry.utils.str_converters import to_camel_case
 from strawberry_django.fields.filter_types import (
     BaseFilterLookup,
     ComparisonFilterLookup,
@@ -75,10 +76,10 @@ class FilterField:
     convert: Convert
     lookup_type: Any
     attname: str = ""
-    represent: Convert = lambda value: value
+    represent: Convert = lambda value: value  # as it is
 
 
-def _text(value: Any) -> Any:
+def _same(value: Any) -> Any:
     return value
 
 
@@ -114,8 +115,8 @@ def _temporal(mapped: Mapped) -> Convert:
 #: The GraphQL type of a mapped field -> (its lookup input type, how a value is compared).
 #: Choice enums, which typegen makes per field, are added by :func:`filter_fields`.
 LOOKUPS: dict[Any, tuple[Any, Convert | None]] = {
-    str: (StrFilterLookup, _text),
-    bool: (BaseFilterLookup[bool], _text),
+    str: (StrFilterLookup, _same),
+    bool: (BaseFilterLookup[bool], _same),
     int: (ComparisonFilterLookup[int], int),
     BigInt: (ComparisonFilterLookup[BigInt], int),  # type: ignore[valid-type]
     float: (ComparisonFilterLookup[float], float),
@@ -147,7 +148,7 @@ def filter_fields(
         attname, represent = _column(serializer_field, model)
         if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
             lookup_type: Any = BaseFilterLookup[annotation]  # type: ignore[valid-type]
-            found[name] = FilterField(name, _text, lookup_type, attname, represent)
+            found[name] = FilterField(name, _same, lookup_type, attname, represent)
             continue
         lookup = LOOKUPS.get(annotation)
         if lookup is None:
@@ -170,7 +171,7 @@ def _column(serializer_field: AnyField, model: type[models.Model]) -> tuple[str,
     model_field = path[0]
     attname = getattr(model_field, "attname", source)
     if getattr(model_field, "is_relation", False) and attname != source:
-        return attname, _id_value  # a foreign key: its id, as PrimaryKeyRelatedField gives it
+        return attname, _same  # a foreign key: its id, as PrimaryKeyRelatedField gives it
 
     def represent(value: Any) -> Any:
         # As the event's data is: the serializer's value, through the same JSON encoding.
@@ -179,10 +180,6 @@ def _column(serializer_field: AnyField, model: type[models.Model]) -> tuple[str,
         return json.loads(encode_data(serializer_field.to_representation(value)))
 
     return attname, represent
-
-
-def _id_value(value: Any) -> Any:
-    return value
 
 
 def _backed_by_a_column(serializer_field: AnyField, model: type[models.Model]) -> bool:
@@ -346,18 +343,13 @@ def _compare(lookup: str, operand: Any) -> Callable[[Any], bool] | None:
 _REFUSED = {"regex", "i_regex"}
 
 
-def _graphql(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
-
-
 def _field_test(filter_field: FilterField, lookups: Mapping[str, Any]) -> tuple[Any, Test]:
     name, convert = filter_field.name, filter_field.convert
     keys: list[tuple[str, Any]] = []
     tests: list[Callable[[Any], bool]] = []
     is_null: bool | None = None
     for lookup, raw in sorted(lookups.items()):
-        where = f"{_graphql(name)}.{_graphql(lookup)}"
+        where = f"{to_camel_case(name)}.{to_camel_case(lookup)}"
         if lookup in _REFUSED:
             raise FilterError(
                 f"where: {where} is not supported: a regular expression would run on the "
@@ -416,7 +408,7 @@ def compile_where(spec: Mapping[str, Any], fields: Mapping[str, FilterField]) ->
         filter_field = fields.get(name)
         lookups = spec[name]
         if filter_field is None or not isinstance(lookups, Mapping):
-            raise FilterError(f"where: {_graphql(name)!r} is not a filterable field")
+            raise FilterError(f"where: {to_camel_case(name)!r} is not a filterable field")
         part, field_test = _field_test(filter_field, lookups)
         parts.append(part)
         tests.append(field_test)

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from .conf import get_settings
 from .cursors import Offset, parse_cursor
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
-from .filters import Where
+from .filters import FilterField, Where
 from .frames import merge_fields
 from .history import read_top
 from .layers import (
@@ -52,8 +52,6 @@ STOP_MESSAGE_TYPE = "sms.hub.stop"
 HUB_TASK_NAME = "strawberry-model-subs hub"
 #: A subscription: the action and object (None: every object) it takes, and its filter.
 Key = tuple[Action, str | None, Where | None]
-#: A key, or an unfiltered one as (action, pk).
-AnyKey = Key | tuple[Action, str | None]
 #: Where a hub indexes subscriptions: by action and object.
 Slot = tuple[Action, str | None]
 EVERYTHING: Key = (Action.ALL_ACTIONS, None, None)
@@ -115,13 +113,14 @@ class _FilterIndex:
         if not by_value:
             del self.by_value[name]
 
-    def candidates(self, event: Event) -> set[Where] | list[Where]:
-        """The filters ``event`` may concern (a superset of those it does)."""
+    def candidates(
+        self, event: Event, columns: Mapping[str, FilterField]
+    ) -> set[Where] | list[Where]:
+        """The filters ``event`` may concern (a superset of those it does); ``columns``: the
+        stream's filterable fields."""
         if not self.by_value:
             return list(self.unindexed)
         found = set(self.unindexed)
-        registration = registration_for_stream(event.stream)
-        columns = registration.filter_fields if registration is not None else {}
         before = event.before or {}
         for name, by_value in self.by_value.items():
             column = columns.get(name)
@@ -166,6 +165,35 @@ def seen_as(
     return None
 
 
+def matches_before_after(where: Where, event: Event, prior: Event | None) -> tuple[bool, bool]:
+    """Whether the object matched ``where`` before the change (``prior``: an update's object
+    as it was; None: as it is) and matches after it."""
+    after = where.matches(event.data)
+    return (after if prior is None else where.matches(prior.data)), after
+
+
+def allowed_before_after(
+    check: Callable[[Any, Event], bool], user: Any, event: Event, prior: Event | None
+) -> tuple[bool, bool]:
+    """Whether the stream's per-object rules let ``user`` see the object before the change
+    (``prior``, as above) and after it."""
+    after = bool(check(user, event))
+    return (after if prior is None else bool(check(user, prior))), after
+
+
+def _buckets_of(
+    slots: Mapping[Slot, dict[Sink, Fields]], event: Event
+) -> list[tuple[Action, dict[Sink, Fields]]]:
+    """The buckets of ``slots`` the change may reach as one of the actions it may become (see
+    :data:`_ACTIONS_OF`), each with the action of its slot."""
+    return [
+        (action, bucket)
+        for action in _ACTIONS_OF[event.action]
+        for pk in (event.pk, None)
+        if (bucket := slots.get((action, pk)))
+    ]
+
+
 #: The slot actions of the subscriptions a change may reach: its own and ALL_ACTIONS, and for
 #: an update the create and delete it may become for a filtered or per-object-checked one.
 _ACTIONS_OF = {
@@ -178,14 +206,6 @@ _ACTIONS_OF = {
 def _slots_of(action: Action, pk: str) -> tuple[Slot, Slot, Slot, Slot]:
     """The index slots of subscriptions that take a change ``action`` of object ``pk``."""
     return (action, pk), (action, None), (Action.ALL_ACTIONS, pk), (Action.ALL_ACTIONS, None)
-
-
-def full_key(key: AnyKey) -> Key:
-    """``key`` with its filter (None when it has none)."""
-    if len(key) == 3:
-        return key
-    action, pk = key
-    return action, pk, None
 
 
 def _create_task(coroutine: Any, name: str | None = None) -> asyncio.Task[None]:
@@ -261,7 +281,7 @@ class Hub:
         self,
         stream: str,
         sink: Sink | None = None,
-        key: AnyKey = EVERYTHING,
+        key: Key = EVERYTHING,
         fields: Fields = None,
     ) -> None:
         """Take one reference on ``stream``; the first one joins its group and starts receiving.
@@ -272,12 +292,11 @@ class Hub:
         this process. When the caller is cancelled meanwhile it holds nothing: the join completes
         in the background and is undone.
         """
-        full = full_key(key)
-        task = self._detach(self._join(stream, sink, full, fields))
+        task = self._detach(self._join(stream, sink, key, fields))
         try:
             await asyncio.shield(task)
         except asyncio.CancelledError:
-            task.add_done_callback(lambda done: self._undo_join(stream, sink, full, done))
+            task.add_done_callback(lambda done: self._undo_join(stream, sink, key, done))
             raise
 
     def _undo_join(
@@ -294,15 +313,14 @@ class Hub:
         await asyncio.shield(self._detach(self._leave(stream)))
 
     @contextlib.asynccontextmanager
-    async def subscribed(self, stream: str, sink: Sink, key: AnyKey) -> AsyncIterator[None]:
+    async def subscribed(self, stream: str, sink: Sink, key: Key) -> AsyncIterator[None]:
         """Hold ``sink``'s subscription ``key`` (action, pk, where) to ``stream`` for the
         block."""
-        full = full_key(key)
-        await self.join(stream, sink, full)
+        await self.join(stream, sink, key)
         try:
             yield
         finally:
-            self.discard(sink, stream, *full)
+            self.discard(sink, stream, *key)
             await self.leave(stream)
 
     def _detach(self, coroutine: Any) -> asyncio.Task[None]:
@@ -355,7 +373,7 @@ class Hub:
         in-memory layer, one publisher sends in order, and the history is off at size 0)."""
         if is_process_local(self.layer) or get_settings().HISTORY_SIZE <= 0:
             return
-        if stream == REVOKE_STREAM:  # not a stream of events
+        if registration_for_stream(stream) is None:  # a group of the library's, no history
             return
         top = await read_top(self.layer, stream)
         self.sequencer.start(stream, top.epoch, top.offset)
@@ -529,28 +547,21 @@ class Hub:
                 return 0
             matching = [b for slot in _slots_of(event.action, event.pk) if (b := buckets.get(slot))]
             return self._serve(event, matching, check) if matching else 0
-        # (filtered, matched before, matches after, slot action, bucket)
-        entries: list[tuple[bool, bool, bool, Action, dict[Sink, Fields]]] = []
+        prior = event.as_before() if event.action is Action.UPDATE and event.before else None
+        # (filtered, (matched before, matches after), slot action, bucket)
+        entries: list[tuple[bool, tuple[bool, bool], Action, dict[Sink, Fields]]] = []
         if buckets:
-            for action in _ACTIONS_OF[event.action]:
-                for pk in (event.pk, None):
-                    bucket = buckets.get((action, pk))
-                    if bucket:
-                        entries.append((False, True, True, action, bucket))
+            entries += [(False, (True, True), a, b) for a, b in _buckets_of(buckets, event)]
         if filters:
-            prior = event.as_before() if event.action is Action.UPDATE and event.before else None
-            for where in self.filter_index[stream].candidates(event):
-                after = where.matches(event.data)
-                before = after if prior is None else where.matches(prior.data)
-                if not (before or after):
-                    continue
-                slots = filters[where]
-                for action in _ACTIONS_OF[event.action]:
-                    for pk in (event.pk, None):
-                        bucket = slots.get((action, pk))
-                        if bucket:
-                            entries.append((True, before, after, action, bucket))
-        return self._serve_views(event, entries, check) if entries else 0
+            assert registration is not None  # a filtered subscription is of a registered stream
+            columns = registration.filter_fields
+            for where in self.filter_index[stream].candidates(event, columns):
+                matched = matches_before_after(where, event, prior)
+                if matched[0] or matched[1]:
+                    entries += [
+                        (True, matched, a, b) for a, b in _buckets_of(filters[where], event)
+                    ]
+        return self._serve_views(event, prior, entries, check) if entries else 0
 
     def _serve(
         self,
@@ -591,48 +602,37 @@ class Hub:
     def _serve_views(
         self,
         event: Event,
-        entries: list[tuple[bool, bool, bool, Action, dict[Sink, Fields]]],
+        prior: Event | None,
+        entries: list[tuple[bool, tuple[bool, bool], Action, dict[Sink, Fields]]],
         check: Callable[[Any, Event], bool] | None,
     ) -> int:
-        """Serve each sink the event as it sees it (see :meth:`dispatch`)."""
-        prior = event.as_before() if event.action is Action.UPDATE and event.before else None
+        """Serve each sink the event as it sees it (see :meth:`dispatch`); ``prior``: an
+        update's object as it was."""
         verdicts: dict[str | None, tuple[bool, bool]] = {}
         targets: dict[tuple[Sink, Event], Fields] = {}
-        for filtered, matched, matches, slot_action, bucket in entries:
-            if check is None:
-                # The same view for every sink of the bucket: worked out once.
-                view = seen_as(event, prior, filtered, (matched, matches), (True, True))
-                if view is None or slot_action not in (Action.ALL_ACTIONS, view.action):
-                    continue
+
+        def add(sink: Sink, view: Event | None, slot_action: Action, fields: Fields) -> None:
+            if view is None or slot_action not in (Action.ALL_ACTIONS, view.action):
+                return
+            target = (sink, view)
+            targets[target] = merge_fields(targets[target], fields) if target in targets else fields
+
+        for filtered, matched, slot_action, bucket in entries:
+            if check is None:  # the same view for every sink of the bucket: worked out once
+                view = seen_as(event, prior, filtered, matched, (True, True))
                 for sink, fields in bucket.items():
-                    target = (sink, view)
-                    targets[target] = (
-                        merge_fields(targets[target], fields) if target in targets else fields
-                    )
+                    add(sink, view, slot_action, fields)
                 continue
             for sink, fields in bucket.items():
                 try:
-                    allowed, was_allowed = True, True
-                    if check is not None:
-                        key = user_key(sink.user)
-                        verdict = verdicts.get(key)
-                        if verdict is None:
-                            allowed = bool(check(sink.user, event))
-                            was_allowed = allowed
-                            if prior is not None:
-                                was_allowed = bool(check(sink.user, prior))
-                            verdict = verdicts[key] = (allowed, was_allowed)
-                        allowed, was_allowed = verdict
-                    view = seen_as(
-                        event, prior, filtered, (matched, matches), (was_allowed, allowed)
-                    )
-                    if view is None:
-                        continue
-                    if slot_action is not Action.ALL_ACTIONS and slot_action is not view.action:
-                        continue
-                    target = (sink, view)
-                    targets[target] = (
-                        merge_fields(targets[target], fields) if target in targets else fields
+                    key = user_key(sink.user)
+                    allowed = verdicts.get(key)
+                    if allowed is None:
+                        allowed = verdicts[key] = allowed_before_after(
+                            check, sink.user, event, prior
+                        )
+                    add(
+                        sink, seen_as(event, prior, filtered, matched, allowed), slot_action, fields
                     )
                 except Exception:
                     logger.exception(

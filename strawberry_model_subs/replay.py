@@ -21,7 +21,15 @@ from .events import Action, Event, decode_event
 from .exceptions import NotRegisteredError, SyncOnlyError
 from .frames import merge_fields
 from .history import read_after, read_top
-from .hub import AnyKey, Fields, Hub, Key, Sink, full_key, seen_as
+from .hub import (
+    Fields,
+    Hub,
+    Key,
+    Sink,
+    allowed_before_after,
+    matches_before_after,
+    seen_as,
+)
 from .layers import get_layer, in_event_loop, run_sync
 from .registry import registration_for_stream
 from .versions import Versions
@@ -44,20 +52,14 @@ def _as_seen(
     key: Key, event: Event, user: Any, check: Callable[[Any, Event], bool] | None
 ) -> Event | None:
     """``event`` as the subscription ``key`` of ``user`` receives it (filter and rules before
-    and after an update: see ``hub.seen_as``), or None when it does not."""
+    and after an update, as live delivery sees them: ``hub.seen_as``), or None."""
     action, pk, where = key
     if pk is not None and pk != event.pk:
         return None
     prior = event.as_before() if event.action is Action.UPDATE and event.before else None
-    matches = True if where is None else where.matches(event.data)
-    matched = matches
-    if where is not None and prior is not None:
-        matched = where.matches(prior.data)
-    allowed = True if check is None else bool(check(user, event))
-    was_allowed = allowed
-    if check is not None and prior is not None:
-        was_allowed = bool(check(user, prior))
-    seen = seen_as(event, prior, where is not None, (matched, matches), (was_allowed, allowed))
+    matched = (True, True) if where is None else matches_before_after(where, event, prior)
+    allowed = (True, True) if check is None else allowed_before_after(check, user, event, prior)
+    seen = seen_as(event, prior, where is not None, matched, allowed)
     if seen is None or action not in (Action.ALL_ACTIONS, seen.action):
         return None
     return seen
@@ -89,7 +91,7 @@ def merge(*runs: list[tuple[Event, Fields]]) -> list[tuple[Event, Fields]]:
 
 
 async def resume(
-    hub: Hub, stream: str, sink: Sink, key: AnyKey, cursor: Cursor, fields: Fields = None
+    hub: Hub, stream: str, sink: Sink, key: Key, cursor: Cursor, fields: Fields = None
 ) -> list[tuple[Event, Fields]]:
     """Subscribe ``sink`` to ``key`` (action, pk, where) of ``stream`` with ``fields``, from
     ``cursor``: returns, in offset order, every matching event after the cursor that its user
@@ -101,7 +103,6 @@ async def resume(
     ``hub.discard`` then ``hub.leave``). Raises CursorExpired or CursorInvalid, holding nothing,
     when the history cannot give every event after the cursor.
     """
-    key = full_key(key)
     stand_in = _StandIn(sink.user)
     await hub.join(stream, stand_in, key, fields)
     try:

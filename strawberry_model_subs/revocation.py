@@ -15,7 +15,7 @@ from .conf import get_settings
 from .events import group_name
 from .exceptions import SyncOnlyError, UsageError
 from .hub import REVOKE_MESSAGE_TYPE, REVOKE_STREAM
-from .layers import apublish, deliver_local, get_layer, in_event_loop, is_process_local, run_sync
+from .layers import apublish, deliver_local, get_layer, in_event_loop, is_process_local, publish
 from .permissions import user_key
 
 
@@ -57,8 +57,4 @@ def revoke(user: Any) -> None:
     """
     if in_event_loop():
         raise SyncOnlyError("revoke() is for synchronous code; in async code, await arevoke()")
-    message = _message(user)
-    if is_process_local(get_layer()):
-        deliver_local(message)
-        return
-    run_sync(arevoke, user)
+    publish(group_name(get_settings().GROUP_PREFIX, REVOKE_STREAM), _message(user))

@@ -261,7 +261,7 @@ async def listen() -> AsyncIterator[Listen]:
 
     async def join(stream: str) -> Receive:
         inbox = Inbox(stream)
-        await hub.join(stream, inbox, (Action.ALL_ACTIONS, None))
+        await hub.join(stream, inbox, (Action.ALL_ACTIONS, None, None))
         joined.append(inbox)
         return inbox.receive
 

@@ -176,7 +176,7 @@ def test_capture_on_commit_callbacks_in_a_test_case_sends_the_coalesced_event(
     sink = Sink()
 
     async def join() -> None:
-        await get_hub().join("categories", sink, (Action.ALL_ACTIONS, None))
+        await get_hub().join("categories", sink, (Action.ALL_ACTIONS, None, None))
 
     async def leave() -> None:
         hub = get_hub()

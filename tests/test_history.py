@@ -215,7 +215,7 @@ class Inbox:
 @pytest.mark.django_db(transaction=True)
 async def test_published_events_carry_their_cursor_and_the_offset_before_them() -> None:
     hub, inbox = get_hub(), Inbox()
-    async with hub.subscribed("categories", inbox, (Action.ALL_ACTIONS, None)):
+    async with hub.subscribed("categories", inbox, (Action.ALL_ACTIONS, None, None)):
         for name in ("one", "two", "three"):
             await Category.objects.acreate(name=name)
         events = [await inbox.next() for _ in range(3)]

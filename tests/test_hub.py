@@ -140,7 +140,7 @@ async def test_the_hubs_tasks_do_not_keep_the_first_subscribers_context(
     sink.user = None
     token = DIRECT.set(object())  # type: ignore[arg-type]
     try:
-        await hub.join("products", sink, (Action.ALL_ACTIONS, None))
+        await hub.join("products", sink, (Action.ALL_ACTIONS, None, None))
     finally:
         DIRECT.reset(token)
     try:

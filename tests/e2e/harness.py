@@ -23,6 +23,13 @@ ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 20.0
 FRAME_TIMEOUT = 5.0
 
+#: A typed subscription to one product's changes, resumable (``after``), with each cursor.
+RESUME = """
+subscription ($id: ID!, $after: String) {
+  productChanged(id: $id, after: $after) { action cursor data { name } }
+}
+"""
+
 #: The GraphQL type-name prefix of each stream of the test site.
 STREAM_TYPES = {
     "products": "Product",

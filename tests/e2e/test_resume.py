@@ -16,15 +16,9 @@ from strawberry_model_subs.cursors import parse_cursor
 
 from .clients import StreamSocket, TypedSocket, stream_socket, typed_socket
 from .cluster import Cluster
-from .harness import create_product, update_product
+from .harness import RESUME, create_product, update_product
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
-
-RESUME = """
-subscription ($id: ID!, $after: String) {
-  productChanged(id: $id, after: $after) { action cursor data { name } }
-}
-"""
 
 
 def stream_name(frame: dict[str, Any]) -> str:

@@ -23,6 +23,7 @@ from strawberry_model_subs.cursors import parse_cursor
 from .clients import StreamSocket, TypedSocket, stream_socket, typed_socket
 from .cluster import Cluster, http_clients_of, run_script, running_cluster
 from .harness import (
+    RESUME,
     ack,
     control_answer,
     control_request,
@@ -34,11 +35,6 @@ from .harness import (
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
-RESUME = """
-subscription ($id: ID!, $after: String) {
-  productChanged(id: $id, after: $after) { action cursor data { name } }
-}
-"""
 NOTES = """
 subscription ($after: String) { noteFeedChanged(after: $after) { cursor data { text } } }
 """

@@ -18,15 +18,9 @@ import pytest
 
 from .clients import StreamSocket, TypedSocket, stream_socket, typed_socket
 from .cluster import Cluster, http_clients_of, running_cluster
-from .harness import control, create_product, update_product
+from .harness import RESUME, control, create_product, update_product
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
-
-RESUME = """
-subscription ($id: ID!, $after: String) {
-  productChanged(id: $id, after: $after) { action cursor data { name } }
-}
-"""
 
 
 @pytest.fixture
