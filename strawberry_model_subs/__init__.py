@@ -11,6 +11,7 @@ from __future__ import annotations
 #: The installed version (PEP 440).
 __version__ = "0.1.0"
 
+from .auth import Authenticated
 from .bridge import anotify, notify
 from .decorator import model_subscription
 from .events import Action, Event, Operation
@@ -37,15 +38,23 @@ from .querysets import NotifyingManager, NotifyingQuerySet
 from .replay import acurrent_cursor, current_cursor
 from .revocation import arevoke, revoke
 from .scalars import BigInt
-from .schema import SubscriptionResult, cursor_field, subscription_type
+from .schema import (
+    ConnectionRefresh,
+    SubscriptionResult,
+    cursor_field,
+    refresh_connection_field,
+    subscription_type,
+)
 from .sync_resolvers import SyncResolvers
 from .typegen import FIELD_TYPES, Mapped
 
 __all__ = [
     "FIELD_TYPES",
     "Action",
+    "Authenticated",
     "BigInt",
     "ConfigurationError",
+    "ConnectionRefresh",
     "ControlError",
     "CursorError",
     "CursorExpired",
@@ -76,6 +85,7 @@ __all__ = [
     "flush_events",
     "model_subscription",
     "notify",
+    "refresh_connection_field",
     "revoke",
     "subscription_type",
 ]

@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from strawberry.channels import GraphQLWSConsumer as StrawberryGraphQLWSConsumer
 from strawberry.exceptions import ConnectionRejectionError
 
-from .auth import Rejected, connection_user
+from .auth import Identity, Rejected, connection_identity, refresh_hook_configured
 from .conf import get_settings
 from .control import (
     CONTROL_MESSAGE_TYPE,
@@ -84,7 +84,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     closed = False
     #: The hub holding this signed-in user's connection, and the user's key (see ``_hold``).
     _held: tuple[Hub, str] | None = None
-    _revoking: asyncio.Future[None] | None = None
+    _ending: asyncio.Future[None] | None = None
+    #: The timer that closes the connection when its credential expires (see ``auth``).
+    _expiry: asyncio.TimerHandle | None = None
 
     def __init__(
         self,
@@ -143,11 +145,13 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         await self.accept()
         params = dict(parse_qsl(self.scope.get("query_string", b"").decode("latin1")))
         try:
-            self.user = await connection_user(self.scope, params)
+            identity = await connection_identity(self.scope, params)
         except Rejected as exc:
             logger.info("stream socket refused by AUTHENTICATE: %s", exc)
             await self.close(code=REJECTED_CLOSE_CODE)
             return
+        self.user = identity.user
+        self._arm(identity)
         await self._hold()
         self.stream = StreamHandler(self.schema, get_hub(), self.user, self)
         # Strawberry's protocol queue is never used by a stream socket: an asyncio.Queue per
@@ -160,11 +164,13 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         """graphql-transport-ws / graphql-ws ``connection_init``: who is connecting."""
         params = context.get("connection_params") if isinstance(context, dict) else None
         try:
-            self.user = await connection_user(
+            identity = await connection_identity(
                 self.scope, params if isinstance(params, dict) else {}
             )
         except Rejected as exc:
             raise ConnectionRejectionError({"reason": str(exc)}) from exc
+        self.user = identity.user
+        self._arm(identity)
         await self._hold()
         return await super().on_ws_connect(context)
 
@@ -177,10 +183,41 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     def revoke(self) -> None:
         """End this connection: its user was revoked (``revoke()``), closed with 4403."""
-        self._revoking = asyncio.ensure_future(self._end_revoked())
+        self._ending = asyncio.ensure_future(self._end("revoked"))
 
-    async def _end_revoked(self) -> None:
-        await self.close(code=REJECTED_CLOSE_CODE, reason="revoked")
+    async def refresh_connection(self, params: Mapping[str, Any]) -> Identity:
+        """Run the ``AUTHENTICATE`` hook again with ``params`` (the ``refreshConnection``
+        mutation, sent over this socket): the connection's expiry becomes the new answer's.
+
+        Raises:
+            Rejected: the hook refused, no hook is configured, or the answer is another user;
+                the connection keeps its expiry.
+        """
+        if not refresh_hook_configured():
+            raise Rejected("no AUTHENTICATE hook is configured: there is nothing to refresh")
+        identity = await connection_identity(self.scope, params)
+        if user_key(identity.user) != user_key(self.user):
+            raise Rejected("a refresh cannot change the connection's user")
+        self._arm(identity)
+        return identity
+
+    def _arm(self, identity: Identity) -> None:
+        """Close the connection when ``identity`` expires (replacing an earlier expiry)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        seconds = identity.seconds_left()
+        if seconds is not None and not self.closed:
+            self._expiry = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry = None
+        logger.info("connection of user %s expired: closed with 4403", user_key(self.user))
+        self._ending = asyncio.ensure_future(self._end("expired"))
+
+    async def _end(self, reason: str) -> None:
+        """Close with 4403 and ``reason`` (revoked, expired), and stop being held by the hub."""
+        await self.close(code=REJECTED_CLOSE_CODE, reason=reason)
         await self._drop()
 
     async def _drop(self) -> None:
@@ -238,6 +275,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     async def disconnect(self, code: int) -> None:
         """End the socket's handler, its subscriptions and its send queues."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         await self._drop()
         if self.stream is None:
             if self.run_task is not None:  # None: refused before any protocol ran

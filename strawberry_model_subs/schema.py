@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import inspect
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, Optional
@@ -10,10 +11,12 @@ import strawberry
 from django.apps import apps
 from graphql import GraphQLError
 from rest_framework import serializers
+from strawberry.scalars import JSON
 from strawberry.tools import merge_types
 from strawberry.types.nodes import SelectedField, Selection
 from strawberry.utils.str_converters import to_camel_case
 
+from .auth import Refreshable, Rejected
 from .conf import get_settings
 from .control import ControlRequest, apply_control
 from .cursors import parse_cursor
@@ -212,6 +215,61 @@ def cursor_field(stream: str) -> Any:
         resolver=resolve,
         description=f"The cursor of the newest event of the stream {stream!r}: subscribe with "
         "after set to it to miss nothing committed after this query.",
+    )
+
+
+@strawberry.type(description="The answer to refreshConnection.")
+class ConnectionRefresh:
+    """``ok`` and the connection's new expiry (None: none), or the ``error`` that says why not
+    (the connection then keeps its expiry)."""
+
+    ok: bool
+    error: str | None
+    expires_at: datetime.datetime | None
+
+
+def refresh_connection_field() -> Any:
+    """A field for a project's Mutation type that refreshes the credential of the websocket
+    connection it is sent over: the ``AUTHENTICATE`` hook runs again with ``params`` and the
+    connection's expiry becomes its answer's (see
+    :class:`~strawberry_model_subs.auth.Authenticated`).
+    A client sends it, over the same socket, before its connection's expiry (which closes the
+    connection with 4403, reason ``expired``).
+
+    Example::
+
+        @strawberry.type
+        class Mutation:
+            refresh_connection: ConnectionRefresh = refresh_connection_field()
+
+        # mutation { refreshConnection(params: {token: "..."}) { ok error expiresAt } }
+    """
+
+    async def resolve(info: strawberry.Info, params: JSON) -> ConnectionRefresh:
+        context = info.context
+        connection = (
+            context.get("request")
+            if isinstance(context, dict)
+            else getattr(context, "request", None)
+        )
+        if not isinstance(connection, Refreshable):
+            return ConnectionRefresh(
+                ok=False,
+                error="refreshConnection refreshes a websocket connection: send it over the socket",
+                expires_at=None,
+            )
+        if not isinstance(params, dict):
+            return ConnectionRefresh(ok=False, error="params: an object", expires_at=None)
+        try:
+            identity = await connection.refresh_connection(params)
+        except Rejected as exc:
+            return ConnectionRefresh(ok=False, error=str(exc), expires_at=None)
+        return ConnectionRefresh(ok=True, error=None, expires_at=identity.expires_at)
+
+    return strawberry.mutation(
+        resolver=resolve,
+        description="Refresh the credential of the websocket connection this is sent over (the "
+        "AUTHENTICATE hook runs again with params): the connection stays open past its old expiry.",
     )
 
 

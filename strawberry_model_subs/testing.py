@@ -491,6 +491,21 @@ class TypedClient(_Reader):
                 await asyncio.sleep(0.01)  # bounded poll of the hub: the protocol has no ack
         return operation_id
 
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a query or mutation over the socket; its result (``data``, maybe ``errors``).
+
+        Example::
+
+            result = await client.execute(
+                'mutation { refreshConnection(params: {token: "..."}) { ok expiresAt } }'
+            )
+            assert result["data"]["refreshConnection"]["ok"]
+        """
+        operation_id = await self.subscribe(query, variables)
+        payload = await self.receive_next(operation_id)
+        await self.receive_complete(operation_id)
+        return payload
+
     async def receive_next(self, operation_id: str) -> dict[str, Any]:
         """The payload (``data``, maybe ``errors``) of the operation's next result (``next``;
         ``data`` on graphql-ws); AssertionError with the errors if the server answers

@@ -360,6 +360,7 @@ FULL = [
     ("security/serializers.py", "shop/serializers.py", True),
     ("security/urls_csrf_exempt.py", "project/urls_csrf_exempt.py", False),
     ("security/revoke.py", "shop/signals.py", False),
+    ("security/expiring.py", "project/auth.py", True),
     # The example client page
     ("example_client/urls.py", "project/urls_example_client.py", False),
     # Serializers and generated types
@@ -707,6 +708,7 @@ def test_check_deploy_warns_of_the_in_memory_layer_until_redis_is_set(quickstart
     "security/serializers.py",
     "security/urls_csrf_exempt.py",
     "security/revoke.py",
+    "security/expiring.py",
     "example_client/urls.py",
     "serializers/serializers.py",
     "events/models.py",

@@ -11,8 +11,10 @@ import strawberry_model_subs
 PUBLIC_API = [
     "FIELD_TYPES",
     "Action",
+    "Authenticated",
     "BigInt",
     "ConfigurationError",
+    "ConnectionRefresh",
     "ControlError",
     "CursorError",
     "CursorExpired",
@@ -43,6 +45,7 @@ PUBLIC_API = [
     "flush_events",
     "model_subscription",
     "notify",
+    "refresh_connection_field",
     "revoke",
     "subscription_type",
 ]

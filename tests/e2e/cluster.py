@@ -10,6 +10,7 @@ subscribers on each server, in place, all matching the marker product's updates 
 from __future__ import annotations
 
 import contextlib
+import json
 import subprocess
 import sys
 import time
@@ -242,3 +243,31 @@ def run_script(cluster: Cluster, script: str, *args: str) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+MAKE_USERS = """
+import datetime, json, sys
+from django.contrib.auth.models import User
+from django.utils import timezone
+from tests.testapp.models import ApiToken
+
+lifetime = float(sys.argv[1])
+expires_at = None if lifetime <= 0 else timezone.now() + datetime.timedelta(seconds=lifetime)
+made = {}
+for name in sys.argv[2:]:
+    user = User.objects.create_user(username=name)
+    token = ApiToken.objects.create(user=user, key=f"{name}-token", expires_at=expires_at)
+    made[name] = {"pk": user.pk, "token": token.key, "expires_at": str(expires_at)}
+print(json.dumps(made))
+"""
+
+
+def make_users(
+    cluster: Cluster, *names: str, token_lifetime: float | None = None
+) -> dict[str, dict[str, Any]]:
+    """Users with a token each (``{name}-token``, which expires ``token_lifetime`` seconds from
+    now, if given), made by a separate process on the servers' database: name -> its ``pk``,
+    ``token`` and ``expires_at``."""
+    output = run_script(cluster, MAKE_USERS, str(token_lifetime or 0), *names)
+    made: dict[str, dict[str, Any]] = json.loads(output.strip().splitlines()[-1])
+    return made

@@ -297,6 +297,25 @@ async def create_product_then_fail(http: httpx.AsyncClient, name: str) -> None:
 # -- control documents ------------------------------------------------------------------------
 
 
+async def save_note(
+    http: httpx.AsyncClient,
+    owner: int,
+    text: str,
+    *,
+    secret: str = "",
+    shared: bool = False,
+    pk: int | None = None,
+) -> int:
+    """Create a note of user ``owner`` (or overwrite note ``pk``) through the server; its pk."""
+    data = await mutate(
+        http,
+        "mutation($o: ID!, $t: String!, $s: String!, $sh: Boolean!, $id: ID) "
+        "{ saveNote(ownerId: $o, text: $t, secret: $s, shared: $sh, id: $id) }",
+        {"o": owner, "t": text, "s": secret, "sh": shared, "id": pk},
+    )
+    return int(data["saveNote"])
+
+
 def control_field(stream: str) -> str:
     type_name = STREAM_TYPES[stream]
     return f"{type_name[:1].lower()}{type_name[1:]}Subscription"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -21,15 +20,15 @@ import pytest
 from strawberry_model_subs.cursors import parse_cursor
 
 from .clients import StreamSocket, TypedSocket, stream_socket, typed_socket
-from .cluster import Cluster, http_clients_of, run_script, running_cluster
+from .cluster import Cluster, http_clients_of, make_users, running_cluster
 from .harness import (
     RESUME,
     ack,
     control_answer,
     control_request,
     create_product,
-    mutate,
     post_graphql,
+    save_note,
     update_product,
 )
 
@@ -169,35 +168,6 @@ async def test_a_cursor_past_what_the_history_keeps_by_age_is_expired(directory:
 
 # -- permissions -------------------------------------------------------------------------------
 
-MAKE_USERS = """
-import json, sys
-from django.contrib.auth.models import User
-from tests.testapp.models import ApiToken
-
-made = {}
-for name in sys.argv[1:]:
-    user = User.objects.create_user(username=name)
-    token = ApiToken.objects.create(user=user, key=f"{name}-token")
-    made[name] = {"pk": user.pk, "token": token.key}
-print(json.dumps(made))
-"""
-
-
-def make_users(cluster: Cluster, *names: str) -> dict[str, dict[str, Any]]:
-    """Users with a token each, made by a separate process on the servers' database."""
-    output = run_script(cluster, MAKE_USERS, *names)
-    made: dict[str, dict[str, Any]] = json.loads(output.strip().splitlines()[-1])
-    return made
-
-
-async def save_note(http: httpx.AsyncClient, owner: int, text: str, shared: bool) -> None:
-    await mutate(
-        http,
-        "mutation ($owner: ID!, $text: String!, $shared: Boolean!) "
-        "{ saveNote(ownerId: $owner, text: $text, shared: $shared) }",
-        {"owner": owner, "text": text, "shared": shared},
-    )
-
 
 async def resume_notes_on_socket(stream: StreamSocket, after: str) -> list[str]:
     """Subscribe ``stream`` to the note feed from ``after`` with a control operation sent on the
@@ -235,12 +205,12 @@ async def test_a_replay_gives_each_user_only_what_they_may_see(directory: Path) 
         alice, bob = users[f"alice-{run}"], users[f"bob-{run}"]
         async with typed_socket(cluster.a.ws_url, "the cursor reader") as reader:
             await reader.start("1", NOTES, {"after": ""})
-            await save_note(http_a, alice["pk"], f"start {run}", True)
+            await save_note(http_a, alice["pk"], f"start {run}", shared=True)
             message = await reader.next_frame("the start note")
         start = message["payload"]["data"]["noteFeedChanged"]["cursor"]
-        await save_note(http_a, alice["pk"], f"alice's own {run}", False)
-        await save_note(http_a, bob["pk"], f"bob's own {run}", False)
-        await save_note(http_a, bob["pk"], f"for everyone {run}", True)
+        await save_note(http_a, alice["pk"], f"alice's own {run}")
+        await save_note(http_a, bob["pk"], f"bob's own {run}")
+        await save_note(http_a, bob["pk"], f"for everyone {run}", shared=True)
         expected = {
             "anonymous": [f"for everyone {run}"],
             "bob": [f"bob's own {run}", f"for everyone {run}"],
@@ -255,7 +225,7 @@ async def test_a_replay_gives_each_user_only_what_they_may_see(directory: Path) 
                 await typed.start("1", NOTES, {"after": start})
                 before_answer = await resume_notes_on_socket(stream, start)
                 live = f"live for {who} {run}"
-                await save_note(http_a, alice["pk"], live, True)
+                await save_note(http_a, alice["pk"], live, shared=True)
                 typed_texts = await replayed_notes(typed, live)
                 stream_texts = before_answer + await replayed_notes(stream, live)
             # The live notes of an earlier round come after the start too, and are shared.

@@ -10,9 +10,8 @@ import httpx
 import pytest
 
 from .clients import stream_socket, typed_socket
-from .cluster import Cluster, run_script
+from .cluster import Cluster, make_users, run_script
 from .harness import create_category
-from .test_resume_limits import make_users
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 

@@ -30,7 +30,15 @@ from .clients import (
     typed_socket,
 )
 from .conftest import CheckedServer
-from .harness import FRAME_TIMEOUT, ROOT, LiveServer, LogWatch, ack, mutate, post_graphql
+from .harness import (
+    FRAME_TIMEOUT,
+    ROOT,
+    LiveServer,
+    LogWatch,
+    ack,
+    post_graphql,
+    save_note,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -110,18 +118,6 @@ async def next_note(ws: TypedSocket) -> dict[str, Any]:
     return event
 
 
-async def save_note(
-    http: httpx.AsyncClient, owner: Account, text: str, secret: str = "", shared: bool = False
-) -> int:
-    data = await mutate(
-        http,
-        "mutation($o: ID!, $t: String!, $s: String!, $sh: Boolean!) "
-        "{ saveNote(ownerId: $o, text: $t, secret: $s, shared: $sh) }",
-        {"o": owner.pk, "t": text, "s": secret, "sh": shared},
-    )
-    return int(data["saveNote"])
-
-
 def control_body(channel_id: str, stream: str = "note-feed", **variables: Any) -> dict[str, Any]:
     type_name = {"notes": "Note", "note-feed": "NoteFeed"}[stream]
     field = f"{type_name[0].lower()}{type_name[1:]}Subscription"
@@ -147,7 +143,7 @@ async def until_subscribed(ws: TypedSocket, http: httpx.AsyncClient, owner: Acco
     """Typed subscriptions send no ack: save notes of ``owner`` until one arrives (bounded)."""
     deadline = time.monotonic() + FRAME_TIMEOUT
     while True:
-        pk = await save_note(http, owner, "probe")
+        pk = await save_note(http, owner.pk, "probe")
         try:
             message = await ws.next_frame("a probe note", timeout=0.2)
         except FrameTimeout:
@@ -164,8 +160,8 @@ async def test_session_cookie_makes_a_typed_subscription_the_users_own(
     async with typed_socket(e2e_server.ws_url, headers=accounts.alice.cookie) as ws:
         await note_changed(ws, "1", "id owner text")
         await until_subscribed(ws, http, accounts.alice)
-        await save_note(http, accounts.bob, "bob's, never sent to alice")
-        mine = await save_note(http, accounts.alice, "alice's")
+        await save_note(http, accounts.bob.pk, "bob's, never sent to alice")
+        mine = await save_note(http, accounts.alice.pk, "alice's")
         # Bob's note was saved first: had it been sent, it would be the next message.
         assert await next_note(ws) == {
             "action": "CREATE",
@@ -218,7 +214,7 @@ async def test_non_staff_typed_selection_of_secret_is_denied_and_staff_gets_it(
         await note_changed(boss, "1", "id")
         await until_subscribed(boss, http, accounts.boss)
         await note_changed(boss, "2", "id secret")
-        pk = await save_note(http, accounts.bob, "bob's", secret="s3")
+        pk = await save_note(http, accounts.bob.pk, "bob's", secret="s3")
         events: dict[str, Any] = {}
         while set(events) != {"1", "2"}:
             message = await boss.next_frame("the note on both subscriptions")
@@ -255,8 +251,8 @@ async def test_event_filter_sends_an_anonymous_stream_socket_shared_notes_only(
     await sock.send(control_body(sock.channel_id, data=["ID", "SHARED"]))
     assert await sock.next_frame("the ack") == ack("SUBSCRIBE", "ALL_ACTIONS", "note-feed")
     assert control_result(await sock.next_frame("the answer"))["ok"] is True
-    await save_note(http, accounts.alice, "private")
-    shared = await save_note(http, accounts.alice, "shared", shared=True)
+    await save_note(http, accounts.alice.pk, "private")
+    shared = await save_note(http, accounts.alice.pk, "shared", shared=True)
     assert await sock.next_frame("the shared note") == {
         "stream": "note-feed",
         "payload": {
@@ -296,8 +292,8 @@ async def test_users_own_stream_socket_subscribes_to_own_notes(
     await sock.send(control_body(sock.channel_id, "notes", data=["ID"]))
     answer = await sock.next_frame("the ack")
     assert answer == ack("SUBSCRIBE", "ALL_ACTIONS", "notes"), answer
-    await save_note(http, accounts.bob, "bob's")
-    mine = await save_note(http, accounts.alice, "alice's")
+    await save_note(http, accounts.bob.pk, "bob's")
+    mine = await save_note(http, accounts.alice.pk, "alice's")
     event = await sock.next_frame("alice's note")
     while "payload" not in event:
         event = await sock.next_frame("alice's note")

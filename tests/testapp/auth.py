@@ -4,7 +4,8 @@ The token comes from the graphql-transport-ws / graphql-ws ``connection_init`` p
 (``{"token": "..."}``) or from the stream socket's query string (``/ws?token=...``).
 
 * :func:`authenticate` (the test settings' hook): no token keeps the session's user (or
-  anonymous); a token that is not a known key refuses the connection.
+  anonymous); a token that is not a known key, or has expired, refuses the connection; a token
+  with an expiry makes the connection expire with it.
 * :func:`authenticate_required` (selected by the tests that need it): as above, and a connection
   with neither a valid token nor a logged-in session is refused too.
 """
@@ -15,8 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.utils import timezone
 
-from strawberry_model_subs.auth import Rejected
+from strawberry_model_subs.auth import Authenticated, Rejected
 
 from .models import ApiToken
 
@@ -35,14 +37,18 @@ async def authenticate(scope: Mapping[str, Any], params: Mapping[str, Any]) -> A
         raise Rejected("invalid token") from None
     if not token.user.is_active:
         raise Rejected("the token's user is inactive")
-    return token.user
+    if token.expires_at is None:
+        return token.user
+    if token.expires_at <= timezone.now():
+        raise Rejected("the token has expired")
+    return Authenticated(token.user, expires_at=token.expires_at)
 
 
 async def authenticate_required(scope: Mapping[str, Any], params: Mapping[str, Any]) -> Any:
     """:func:`authenticate`, and no anonymous connection: a session or a token is required."""
-    user = await authenticate(scope, params)
-    if user is not None:
-        return user
+    answer = await authenticate(scope, params)
+    if answer is not None:
+        return answer
     session_user = scope.get("user")
     if session_user is None or not await sync_to_async(lambda: session_user.is_authenticated)():
         raise Rejected("authentication required: log in or pass a token")

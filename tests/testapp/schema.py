@@ -12,7 +12,12 @@ from django.db import transaction
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from strawberry_model_subs import flush_events, subscription_type
+from strawberry_model_subs import (
+    ConnectionRefresh,
+    flush_events,
+    refresh_connection_field,
+    subscription_type,
+)
 
 from . import serializers  # noqa: F401  (registers the streams)
 from .models import Category, Note, Product, Review
@@ -37,6 +42,8 @@ class Query:
 
 @strawberry.type
 class Mutation:
+    refresh_connection: ConnectionRefresh = refresh_connection_field()
+
     @strawberry.mutation
     async def create_product(
         self, name: str, price: Decimal = Decimal("0"), category_id: strawberry.ID | None = None

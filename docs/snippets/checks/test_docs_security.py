@@ -1,13 +1,17 @@
 """The snippets of docs/security.md, in the docs project: the token hook, the two websocket
 routes, the permissions of the orders stream, CSRF and the view's refusals."""
 
+import asyncio
+import datetime
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 from django.test import Client, override_settings
+from django.utils import timezone
 from project.asgi import application
+from project.auth import TOKEN_LIFETIME
 from rest_framework.authtoken.models import Token
 from shop.models import Order
 from strawberry_model_subs.testing import StreamClient, TypedClient
@@ -175,3 +179,52 @@ async def test_a_logout_closes_the_users_sockets_with_4403():
     async with StreamClient(application, "/ws", headers=ORIGIN + cookie) as socket:
         await sync_to_async(client.logout)()
         assert await socket.receive_close() == (4403, "revoked")
+
+
+EXPIRING = {"AUTHENTICATE": "project.auth.authenticate_expiring"}
+REFRESH = "mutation($t: String!) { refreshConnection(params: {token: $t}) { ok error expiresAt } }"
+
+
+async def token_expiring_in(user, seconds):
+    """A token of ``user`` made so long ago that it has ``seconds`` left to live."""
+    token, _ = await Token.objects.aget_or_create(user=user)
+    made = timezone.now() - TOKEN_LIFETIME + datetime.timedelta(seconds=seconds)
+    await Token.objects.filter(pk=token.pk).aupdate(created=made)
+    return token.key, made + TOKEN_LIFETIME
+
+
+@override_settings(STRAWBERRY_MODEL_SUBS=EXPIRING)
+async def test_a_connection_ends_with_its_token():
+    alice = await User.objects.acreate(username="alice")
+    key, expires_at = await token_expiring_in(alice, 1.5)
+    async with TypedClient(application, "/ws/token", connection_params={"token": key}) as c:
+        assert await c.receive_close(timeout=10) == (4403, "expired")
+    assert timezone.now() >= expires_at
+
+
+@override_settings(STRAWBERRY_MODEL_SUBS=EXPIRING)
+async def test_a_refresh_over_the_socket_keeps_the_connection():
+    alice = await User.objects.acreate(username="alice")
+    key, _ = await token_expiring_in(alice, 1.5)
+    async with StreamClient(application, f"/ws/token?token={key}") as c:
+        await Token.objects.filter(key=key).adelete()
+        new = await Token.objects.acreate(user=alice)
+        answer = (await c.execute(REFRESH, {"t": new.key}))["data"]["refreshConnection"]
+        assert answer["ok"], answer
+        assert datetime.datetime.fromisoformat(answer["expiresAt"]) > timezone.now()
+        wrong = (await c.execute(REFRESH, {"t": "wrong"}))["data"]["refreshConnection"]
+        assert wrong == {"ok": False, "error": "invalid token", "expiresAt": None}
+        assert (await c.subscribe("orders", fields=["status"]))["ok"]
+        # Still served after the first token's expiry.
+        await wait_past(new.created + datetime.timedelta(seconds=1.5))
+        await Order.objects.acreate(owner=alice, status="after")
+        assert (await c.receive_event())["payload"]["data"] == {"status": "after"}
+
+
+async def wait_past(moment):
+    """Return once the clock has passed ``moment`` (at most 5 s from now)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 5
+    while timezone.now() <= moment:
+        assert loop.time() < deadline, f"the clock did not pass {moment}"
+        await asyncio.sleep(0.05)

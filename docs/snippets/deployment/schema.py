@@ -15,8 +15,15 @@ class Query:
         return "world"
 
 
+# --8<-- [start:refresh]
+from strawberry_model_subs import ConnectionRefresh, refresh_connection_field  # noqa: E402
+
+
 @strawberry.type
 class Mutation:
+    refresh_connection: ConnectionRefresh = refresh_connection_field()
+    # --8<-- [end:refresh]
+
     @strawberry.mutation
     def rename_product(self, id: strawberry.ID, name: str) -> str:
         product = Product.objects.get(pk=id)
