@@ -63,7 +63,12 @@ run: venv
 
 # The benchmark (bench/run.py --help): make bench, or e.g. make bench BENCH_ARGS=--quick;
 # make bench BENCH_ARGS=--write-path-only runs only the write-path table (bench/write_path.py).
-bench: venv
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[test,server,docs,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # The documentation site (mkdocs.yml, docs/): mkdocs build --strict into site/ (gitignored).

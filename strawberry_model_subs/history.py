@@ -265,15 +265,18 @@ class LocalHistory:
             self._trim(state, size, ttl)
             return before, offsets
 
-    def read_after(self, cursor: Cursor, stream: str, size: int, ttl: float) -> list[EventMessage]:
-        """The events of ``stream`` after ``cursor``, each with its cursor; CursorExpired or
-        CursorInvalid when they cannot all be given."""
+    def read_after(
+        self, cursor: Cursor, stream: str, size: int, ttl: float, since: Offset | None = None
+    ) -> list[EventMessage]:
+        """The events of ``stream`` after ``cursor`` (only those after ``since`` too, if
+        given), each with its cursor; CursorExpired or CursorInvalid when they cannot all be
+        given."""
         with self._lock:
             state = self._streams.get(stream) or _Stream(deque())
             self._trim(state, size, ttl)
             mark = None if state.mark is None else (state.mark, 0)
             check_cursor(cursor, self.epoch, mark, (state.counter, 0))
-            after = cursor.offset[0]
+            after = max(cursor.offset, since or cursor.offset)[0]
             return [
                 {**message, "cursor": Cursor(self.epoch, (n, 0)).encode()}
                 for n, _, message in state.entries
@@ -343,19 +346,24 @@ def get_local_history() -> LocalHistory:
 # -- reading, from a server's event loop -------------------------------------------------------
 
 
-async def read_after(layer: Any, stream: str, cursor: Cursor) -> list[EventMessage]:
+async def read_after(
+    layer: Any, stream: str, cursor: Cursor, since: Offset | None = None
+) -> list[EventMessage]:
     """Every event of ``stream`` after ``cursor``, in order, each with its cursor; raises
-    CursorExpired or CursorInvalid when the history cannot give them all."""
+    CursorExpired or CursorInvalid when the history cannot give them all. With ``since``, the
+    cursor is checked as ever but only the events after ``since`` too are read (the caller
+    holds the others)."""
     options = get_settings()
     size, ttl = options.HISTORY_SIZE, options.HISTORY_TTL
     if size <= 0:
         raise CursorExpired("this server keeps no history (HISTORY_SIZE is 0)")
     if is_process_local(layer):
-        return get_local_history().read_after(cursor, stream, size, ttl)
+        return get_local_history().read_after(cursor, stream, size, ttl, since)
     prefix = redis_key_prefix(layer)
     keys = [f"{prefix}.epoch", history_key(prefix, stream), mark_key(prefix, stream)]
+    start = cursor.offset if since is None else max(cursor.offset, since)
     reply = await redis_eval(
-        layer, READ_SCRIPT, keys, [format_offset(cursor.offset), size, int(ttl * 1000)]
+        layer, READ_SCRIPT, keys, [format_offset(start), size, int(ttl * 1000)]
     )
     return decode_read(stream, cursor, reply)
 

@@ -9,13 +9,24 @@ index and gives back what the history and the stand-in hold, merged in offset or
 event once. Every live event is in the history before it is sent (see ``publisher``), and a hub
 hands a stream's events on in offset order (see ``sequencer``), so nothing falls between the
 two and the merge is the stream's own order.
+
+A storm of resumes (every client of a restarted server coming back at once) decodes the history
+once per stream, not once per subscription: each hub keeps the events it read of a stream (a
+:class:`_Window`), and a resume whose cursor the window reaches has the history check its cursor
+as ever but read only what was added past the window. The events being shared, their frames and
+shared executions are built once for all the subscriptions replaying them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import weakref
+from bisect import bisect_right
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
+from .conf import get_settings
 from .cursors import Cursor, Offset, parse_cursor
 from .events import Action, Event, decode_event
 from .exceptions import NotRegisteredError, SyncOnlyError
@@ -33,6 +44,77 @@ from .hub import (
 from .layers import get_layer, in_event_loop, run_sync
 from .registry import registration_for_stream
 from .versions import Versions
+
+#: Seconds a hub keeps a stream's window after the last resume that used it.
+WINDOW_IDLE = 30.0
+
+
+@dataclass(eq=False)
+class _Window:
+    """The decoded events of a stream after offset ``after``, up to ``upto``: every event of
+    the stream in between, read once and shared by the resumes on one hub whose cursors it
+    reaches."""
+
+    epoch: str
+    after: Offset
+    upto: Offset
+    events: list[Event]
+    offsets: list[Offset]
+    used: float
+
+    def reaches(self, cursor: Cursor) -> bool:
+        """Whether the window starts at or before ``cursor`` (in its epoch)."""
+        return cursor.epoch == self.epoch and self.after <= cursor.offset
+
+    def extend(self, events: list[Event]) -> None:
+        """Add what a read after an earlier ``upto`` gave (each event once, in order); keep at
+        most HISTORY_SIZE events."""
+        for event in events:
+            place = _place(event)
+            if place is not None and place[1] > self.upto:
+                self.events.append(event)
+                self.offsets.append(place[1])
+                self.upto = place[1]
+        excess = len(self.events) - get_settings().HISTORY_SIZE
+        if excess > 0:
+            self.after = self.offsets[excess - 1]
+            del self.events[:excess], self.offsets[:excess]
+
+    def after_cursor(self, cursor: Cursor) -> list[Event]:
+        return self.events[bisect_right(self.offsets, cursor.offset) :]
+
+
+_windows: weakref.WeakKeyDictionary[Hub, dict[str, _Window]] = weakref.WeakKeyDictionary()
+
+
+async def _missed(hub: Hub, stream: str, cursor: Cursor) -> list[Event]:
+    """Every event of ``stream`` after ``cursor``, decoded. The history checks the cursor on
+    every call (CursorExpired, CursorInvalid); when the hub's window of the stream reaches the
+    cursor, only what the history holds past the window is read and decoded."""
+    loop = asyncio.get_running_loop()
+    windows = _windows.setdefault(hub, {})
+    window = windows.get(stream)
+    if window is not None and loop.time() - window.used > WINDOW_IDLE:
+        del windows[stream]
+        window = None
+    if window is not None and window.reaches(cursor):
+        since = window.upto
+        messages = await read_after(hub.layer, stream, cursor, since=since)
+        window.extend([decode_event(message) for message in messages])
+        window.used = loop.time()
+        if window.reaches(cursor):  # (not trimmed past it meanwhile)
+            return window.after_cursor(cursor)
+    events = [decode_event(message) for message in await read_after(hub.layer, stream, cursor)]
+    offsets = [place[1] for event in events if (place := _place(event)) is not None]
+    current = windows.get(stream)
+    if len(offsets) == len(events) and (
+        current is None or current.epoch != cursor.epoch or cursor.offset < current.after
+    ):
+        upto = offsets[-1] if offsets else cursor.offset
+        windows[stream] = _Window(
+            cursor.epoch, cursor.offset, upto, events[:], offsets, loop.time()
+        )
+    return events
 
 
 class _StandIn:
@@ -106,7 +188,7 @@ async def resume(
     stand_in = _StandIn(sink.user)
     await hub.join(stream, stand_in, key, fields)
     try:
-        messages = await read_after(hub.layer, stream, cursor)
+        events = await _missed(hub, stream, cursor)
     except BaseException:
         hub.discard(stand_in, stream, *key)
         await hub.leave(stream)
@@ -115,8 +197,7 @@ async def resume(
     check = registration.event_check if registration is not None else None
     versions = Versions()
     replayed: list[tuple[Event, Fields]] = []
-    for message in messages:
-        event = decode_event(message)
+    for event in events:
         if versions.is_stale(event):
             continue
         seen = _as_seen(key, event, sink.user, check)

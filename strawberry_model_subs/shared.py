@@ -42,6 +42,9 @@ from .outbox import Outbox
 
 logger = logging.getLogger(__name__)
 
+#: How many events' payloads a shared execution keeps (see ``SharedOperation._recent``).
+RECENT_PAYLOADS = 256
+
 
 @dataclass(eq=False)
 class DirectTarget:
@@ -90,18 +93,31 @@ class SharedOperation:
             raise GraphQLError(f"cannot share the execution: {executor[0].message}")
         self.executor = executor
         self._memo: tuple[Event | None, str] = (None, "")
+        #: The payloads of the last events by id (each kept with its event, so that an id is
+        #: not reused while in it): resumed subscribers replay the same events one after the
+        #: other, each subscriber all of them.
+        self._recent: dict[int, tuple[Event | None, str]] = {}
 
     def payload(self, event: Event) -> str:
         """The JSON payload (``{"data": ...}``) of ``event``: executed once per event."""
         # One tuple, read and written whole: safe even when hubs on several threads share it.
         memo = self._memo
-        if memo[0] is not event:
-            try:
-                memo = (event, self._execute(event))
-            except Exception:  # once per event, not once per subscriber
-                logger.exception("the shared execution of a typed subscription failed")
-                memo = (event, EXECUTION_FAILED)
-            self._memo = memo
+        if memo[0] is event:
+            return memo[1]
+        recent = self._recent
+        known = recent.get(id(event))
+        if known is not None and known[0] is event:
+            self._memo = known
+            return known[1]
+        try:
+            memo = (event, self._execute(event))
+        except Exception:  # once per event, not once per subscriber
+            logger.exception("the shared execution of a typed subscription failed")
+            memo = (event, EXECUTION_FAILED)
+        self._memo = memo
+        if len(recent) >= RECENT_PAYLOADS:
+            recent.clear()
+        recent[id(event)] = memo
         return memo[1]
 
     def _execute(self, event: Event) -> str:

@@ -4,6 +4,8 @@ history cannot resume is the protocol's error, with its code."""
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import Any
 
 import pytest
@@ -17,12 +19,13 @@ from strawberry_model_subs import (
     acurrent_cursor,
     current_cursor,
     cursor_field,
+    replay,
 )
 from strawberry_model_subs.cursors import Cursor, parse_cursor
 from strawberry_model_subs.publisher import flush_events
-from strawberry_model_subs.shared import shared_operations
+from strawberry_model_subs.shared import SharedOperation, shared_operations
 from strawberry_model_subs.testing import StreamClient, TypedClient
-from tests.conftest import make_user
+from tests.conftest import make_user, wait_until
 from tests.testapp.asgi import application
 from tests.testapp.models import ApiToken, Category, Note
 
@@ -301,3 +304,88 @@ async def test_subscribers_resumed_from_different_cursors_share_one_execution() 
         assert (await next_change(first, op))["data"]["name"] == "c"
         # One document, its cursors aside: one shared execution for the three.
         assert shared_operations() <= base + 1
+
+
+# -- a storm of resumes -------------------------------------------------------------------------
+
+
+async def test_a_storm_of_resumes_decodes_and_executes_each_missed_event_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every client of a restarted server resumes at once: each gets exactly what it missed,
+    and the history is decoded, and each event's typed payload executed, once for all."""
+    decoded: list[object] = []
+    decode = replay.decode_event
+    monkeypatch.setattr(replay, "decode_event", lambda m: decoded.append(m) or decode(m))
+    executed: list[object] = []
+    execute = SharedOperation._execute
+    monkeypatch.setattr(
+        SharedOperation, "_execute", lambda self, e: executed.append(e) or execute(self, e)
+    )
+    async with TypedClient(application) as client:
+        op = await client.subscribe(CATEGORIES, stream="categories")
+        await Category.objects.acreate(name="seen")
+        seen = (await next_change(client, op))["cursor"]
+    missed = [f"missed-{i}" for i in range(10)]
+    for name in missed:
+        await Category.objects.acreate(name=name)
+    assert await sync_to_async(flush_events)(5.0)
+    decoded.clear()
+    executed.clear()
+    async with contextlib.AsyncExitStack() as stack:
+        typed = [await stack.enter_async_context(TypedClient(application)) for _ in range(20)]
+        streams = [await stack.enter_async_context(StreamClient(application)) for _ in range(20)]
+        ops = [await c.subscribe(CATEGORIES, {"after": seen}, stream="categories") for c in typed]
+        for stream in streams:
+            assert (await stream.subscribe("categories", "ALL_ACTIONS", after=seen))["ok"]
+        for client, op in zip(typed, ops, strict=True):
+            names = [(await next_change(client, op))["data"]["name"] for _ in missed]
+            assert names == missed
+        for stream in streams:
+            frames = [await stream.receive_event() for _ in missed]
+            assert [f["payload"]["data"]["name"] for f in frames] == missed
+        await Category.objects.acreate(name="live")
+        for client, op in zip(typed, ops, strict=True):
+            assert (await next_change(client, op))["data"]["name"] == "live"
+        for stream in streams:
+            assert (await stream.receive_event())["payload"]["data"]["name"] == "live"
+    assert len(decoded) == len(missed)
+    assert executed.count(executed[0]) == 1
+    assert len(executed) == len(missed) + 1  # and the live one
+
+
+async def test_resumes_from_cursors_older_and_newer_than_a_hubs_window_get_exactly_theirs() -> None:
+    async with TypedClient(application) as client:
+        op = await client.subscribe(CATEGORIES, stream="categories")
+        cursors, names = [], []
+        for i in range(8):
+            await Category.objects.acreate(name=f"c{i}")
+            change = await next_change(client, op)
+            cursors.append(change["cursor"])
+            names.append(change["data"]["name"])
+    # The first resume reads from c3; then one inside its window, one older, one at the newest.
+    for start in (3, 5, 0, 7, 3):
+        async with TypedClient(application) as client:
+            op = await client.subscribe(CATEGORIES, {"after": cursors[start]}, stream="categories")
+            got = [(await next_change(client, op))["data"]["name"] for _ in names[start + 1 :]]
+            await client.assert_no_message()
+        assert got == names[start + 1 :], start
+
+
+@override_settings(STRAWBERRY_MODEL_SUBS={"HISTORY_TTL": 0.5})
+async def test_a_cursor_the_history_let_go_is_expired_though_a_window_still_holds_it() -> None:
+    async with TypedClient(application) as client:
+        op = await client.subscribe(CATEGORIES, stream="categories")
+        await Category.objects.acreate(name="old")
+        old = await next_change(client, op)
+        await Category.objects.acreate(name="newer")
+        await next_change(client, op)
+    async with TypedClient(application) as client:  # the hub now holds a window from "old"
+        op = await client.subscribe(CATEGORIES, {"after": old["cursor"]}, stream="categories")
+        assert (await next_change(client, op))["data"]["name"] == "newer"
+    written = time.monotonic()
+    await wait_until(lambda: time.monotonic() > written + 0.6, "the history's age to pass")
+    async with TypedClient(application) as client:
+        op = await client.subscribe(CATEGORIES, {"after": old["cursor"]})
+        (error,) = await client.receive_error(op)
+    assert error["extensions"] == {"code": "CURSOR_EXPIRED"}
