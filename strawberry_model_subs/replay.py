@@ -157,9 +157,12 @@ def _place(event: Event) -> tuple[str, Offset] | None:
 def merge(*runs: list[tuple[Event, Fields]]) -> list[tuple[Event, Fields]]:
     """Runs of (event, fields), each in offset order, as one run in offset order with each
     event once (the union of its fields); events without a cursor (sent by hand) come last."""
+    filled = [run for run in runs if run]
+    if len(filled) <= 1:  # nothing arrived live meanwhile: one run, already in order
+        return list(filled[0]) if filled else []
     by_place: dict[tuple[str, Offset], tuple[Event, Fields]] = {}
     loose: list[tuple[Event, Fields]] = []
-    for run in runs:
+    for run in filled:
         for event, fields in run:
             place = _place(event)
             if place is None:
