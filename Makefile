@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test matrix lint format run bench clean
+.PHONY: venv test matrix lint format run bench soak clean
 
 # The JavaScript client of the e2e tests (tests/e2e/js): npm ci reruns only when the lock file is
 # newer than the install, whose own lock file (node_modules/.package-lock.json) is the stamp.
@@ -70,6 +70,13 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The soak (bench/soak.py): 1,000 subscribers on two servers for SOAK_MINUTES (30: the "Soak"
+# section of bench/RESULTS.md and bench/soak.png; shorter runs only print), e.g.
+# make soak SOAK_MINUTES=3. Not part of make test.
+SOAK_MINUTES ?= 30
+soak: $(BENCH_STAMP)
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES) $(SOAK_ARGS)
 
 # The documentation site (mkdocs.yml, docs/): mkdocs build --strict into site/ (gitignored).
 .PHONY: docs

@@ -7,10 +7,12 @@ registered with ``@model_subscription`` there, so this process's publisher threa
 save to the stream's history in Redis and sends it to the layer group, as any writer of a
 deployment does (web worker, Celery task, management command).
 
-Save k (k = 1, 2, ...) writes ``seq=k``, each in its own transaction (autocommit); after its
-commit the line ``<k> <time.monotonic()>`` goes to stdout (CLOCK_MONOTONIC: the driver's clock
-too). The line ``stop`` on stdin (or its end) stops the saves; the writer then waits for its
-publisher (``flush_events``) and prints ``flushed <last k> <ok>``.
+Save k (k = 1, 2, ...) writes ``seq=k`` (``k x --stride + --phase`` with those options, so that
+several writers' seqs do not meet; ``--pk`` picks the item, made if missing), each in its own
+transaction (autocommit); after its commit the line ``<k> <time.monotonic()>`` goes to stdout
+(CLOCK_MONOTONIC: the driver's clock too). The line ``stop`` on stdin (or its end) stops the
+saves; the writer then waits for its publisher (``flush_events``) and prints
+``flushed <last k> <ok>``.
 
     python restart_writer.py --rate 5
 """
@@ -27,6 +29,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, required=True, help="saves per second")
     parser.add_argument("--flush-timeout", type=float, default=60.0)
+    parser.add_argument("--pk", type=int, help="the item saved (default: the bench's item)")
+    parser.add_argument("--stride", type=int, default=1, help="save k writes k x stride + phase")
+    parser.add_argument("--phase", type=int, default=0)
     args = parser.parse_args()
 
     import django
@@ -37,6 +42,9 @@ def main() -> int:
     from sms_site import serializers  # noqa: F401  (registers the stream, as the server does)
 
     from strawberry_model_subs import flush_events
+
+    pk = ITEM_PK if args.pk is None else args.pk
+    Item.objects.get_or_create(pk=pk, defaults={"name": "item-0", "seq": 0})
 
     stop = threading.Event()
 
@@ -53,7 +61,7 @@ def main() -> int:
     while not stop.is_set():
         k += 1
         # An UPDATE of the existing row, as the trigger view does: post_save, created=False.
-        Item(pk=ITEM_PK, name=f"item-{k}", seq=k).save()
+        Item(pk=pk, name=f"item-{k}", seq=k * args.stride + args.phase).save()
         print(f"{k} {time.monotonic():.6f}", flush=True)
         delay = started + k / args.rate - time.monotonic()
         if delay > 0:
