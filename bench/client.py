@@ -15,7 +15,10 @@ Phases, in order, on one server process (``--pid`` is read in ``/proc`` for CPU 
    written to the last subscriber's receipt; server CPU over these events, less the idle CPU of
    an equally long quiet interval; Redis ``INFO commandstats`` deltas with ``--redis``;
 4. ``--sustained-seconds``: events at ``--rate`` per second without waiting for deliveries;
-5. ``--stall-seconds``: padded events at ``--rate``, first with every subscriber reading, then
+5. ``--rate-steps``: events at each of these rates in turn for ``--step-seconds`` each (not
+   waiting for deliveries), up to the first whose p99 passes ``--step-p99-ms`` or that loses a
+   frame: the highest sustained rate;
+6. ``--stall-seconds``: padded events at ``--rate``, first with every subscriber reading, then
    with ``--stall-fraction`` of them no longer reading (sockets with a small receive buffer,
    paused): the latency of the readers in both.
 
@@ -839,6 +842,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         result["sustained"] = summary
         log(f"sustained: {summary['delivered']}/{summary['expected']} delivered")
 
+    if args.rate_steps:
+        result["steps"] = await rate_steps(client, n, pid, idle_rate)
+
     if args.stall_seconds > 0 and stalled:
         readers = n - stalled
         for conn in conns[:stalled]:
@@ -869,6 +875,42 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     await client.close(conns)
     return finish(client, result)
+
+
+async def rate_steps(client: Client, n: int, pid: int, idle_rate: float) -> list[dict[str, Any]]:
+    """Each rate of ``--rate-steps`` for ``--step-seconds``, up to the first that fails (p99
+    over ``--step-p99-ms``, or a frame not delivered): the figures of each step run."""
+    args = client.args
+    steps: list[dict[str, Any]] = []
+    for rate in args.rate_steps:
+        cpu_a, t_a = cpu_seconds(pid), perf()
+        stats, span = await at_rate(client, f"step-{rate:g}", n, rate, args.step_seconds)
+        await settle(pid)
+        cpu_b, t_b = cpu_seconds(pid), perf()
+        summary = summarize(stats)
+        del summary["latencies_ms"]
+        busy = (cpu_b - cpu_a) - idle_rate * (t_b - t_a)
+        passed = (
+            summary["delivered"] == summary["expected"]
+            and summary["p99_ms"] is not None
+            and summary["p99_ms"] < args.step_p99_ms
+        )
+        summary.update(
+            rate=rate,
+            seconds=args.step_seconds,
+            frames_per_s=summary["delivered"] / span if span > 0 else None,
+            cpu_us_per_frame=busy * 1e6 / summary["delivered"] if summary["delivered"] else None,
+            passed=passed,
+        )
+        steps.append(summary)
+        log(
+            f"step {rate:g}/s: p99 {summary['p99_ms'] or 0:.1f} ms, "
+            f"{summary['delivered']}/{summary['expected']} delivered: "
+            f"{'passed' if passed else 'failed'}"
+        )
+        if not passed:
+            break
+    return steps
 
 
 def finish(client: Client, result: dict[str, Any]) -> dict[str, Any]:
@@ -903,6 +945,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--stall-seconds", type=float, default=0.0)
     parser.add_argument("--stall-fraction", type=float, default=0.05)
     parser.add_argument("--stall-pad", type=int, default=8192, help="bytes of padding")
+    parser.add_argument(
+        "--rate-steps",
+        type=lambda text: [float(x) for x in text.split(",") if x.strip()],
+        default=[],
+        help="events/s of each step of the highest-sustained-rate run, e.g. 10,50,100,200,400",
+    )
+    parser.add_argument("--step-seconds", type=float, default=5.0)
+    parser.add_argument("--step-p99-ms", type=float, default=100.0, help="a step's p99 bound")
     parser.add_argument("--redis", help="HOST:PORT to read INFO commandstats from")
     parser.add_argument(
         "--loop",

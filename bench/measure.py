@@ -42,6 +42,9 @@ class Options:
     quiet_cap: float
     #: Seconds between the client's steps (None: the client's default).
     pause: float | None = None
+    #: The rates of the highest-sustained-rate run (at the rate runs' N), each for step_seconds.
+    rate_steps: tuple[float, ...] = ()
+    step_seconds: float = 5.0
 
 
 def client_command(
@@ -86,6 +89,13 @@ def client_command(
             "--stall-pad",
             str(options.stall_pad),
         ]
+        if options.rate_steps:
+            command += [
+                "--rate-steps",
+                ",".join(f"{r:g}" for r in options.rate_steps),
+                "--step-seconds",
+                str(options.step_seconds),
+            ]
     if contender.redis:
         command += ["--redis", f"{REDIS[0]}:{REDIS[1]}"]
     if phases.get("profile_dir"):

@@ -217,6 +217,59 @@ def rate_table(run: Run) -> list[str]:
     return table(headers, rows)
 
 
+def highest_step(result: Result | None) -> Result | None:
+    """The highest step of the sustained-rate run that passed (None: none did, or none ran)."""
+    passed = [s for s in (result or {}).get("steps") or [] if s.get("passed")]
+    return passed[-1] if passed else None
+
+
+def steps_table(run: Run) -> list[str]:
+    """The highest sustained rate of each contender at the rate runs' N: the highest step whose
+    p99 stayed under the bound with every frame delivered, and the step that failed after it."""
+    n = run.phase_size
+    if n is None or not any((r.get(n) or {}).get("steps") for r in run.results.values()):
+        return []
+    bare_step = highest_step((run.results.get("bare") or {}).get(n))
+    bare_fps = bare_step.get("frames_per_s") if bare_step else None
+    rows: list[list[str]] = []
+    for name, by_size in run.results.items():
+        result = by_size.get(n) or {}
+        steps = result.get("steps") or []
+        if not steps:
+            rows.append([name, status(result) or "not measured", "-", "-", "-", "-", "-"])
+            continue
+        best = highest_step(result)
+        failed = next((s for s in steps if not s.get("passed")), None)
+        rows.append(
+            [
+                name,
+                "none" if best is None else number(best["rate"], 0),
+                "-"
+                if best is None
+                else with_ratio(best.get("frames_per_s"), bare_fps, 0, name == "bare"),
+                "-" if best is None else number(best.get("p99_ms")),
+                "-" if best is None else number(best.get("cpu_us_per_frame")),
+                "-" if failed is None else number(failed["rate"], 0),
+                "-"
+                if failed is None
+                else f"p99 {number(failed.get('p99_ms'))} ms, "
+                f"{failed.get('delivered', 0)}/{failed.get('expected', 0)} delivered",
+            ]
+        )
+    return table(
+        [
+            "contender",
+            "highest rate/s",
+            "frames/s there",
+            "p99 ms there",
+            "CPU µs/frame there",
+            "next step/s",
+            "the next step",
+        ],
+        rows,
+    )
+
+
 def redis_calls(result: Result | None) -> float | None:
     calls = events_of(result).get("redis_calls_per_event")
     if calls is None:
@@ -409,4 +462,36 @@ def targets(run: Run) -> list[str]:
             )
         if t.min_peer_speedup is not None:
             rows += _peer_rows(run, c.name, t.min_peer_speedup, big)
+    n = run.phase_size
+    bare = (run.results.get("bare") or {}).get(n) if n is not None else None
+    for c in judged:
+        t = c.targets
+        result = run.results[c.name].get(n) if n is not None else None
+        if t.min_rate_ratio is not None and (bare or {}).get("steps"):
+            ours, theirs = highest_step(result), highest_step(bare)
+            fps = ours.get("frames_per_s") if ours else None
+            base = theirs.get("frames_per_s") if theirs else None
+            ratio = fps / base if fps and base else None
+            rows.append(
+                [
+                    f"{t.protocol} ({t.variant}): highest sustained rate (p99 < 100 ms, nothing "
+                    f"lost) at N={n:,}, frames/s ≥ {t.min_rate_ratio}x the bare app's",
+                    "none passed" if ours is None else f"{ratio:.2f}x" if ratio else "-",
+                    verdict(
+                        None if base is None else ratio is not None and ratio >= t.min_rate_ratio
+                    ),
+                ]
+            )
+        if t.max_sustained_p99_ratio is not None and bare is not None:
+            mine = ((result or {}).get("sustained") or {}).get("p99_ms")
+            base = (bare.get("sustained") or {}).get("p99_ms")
+            ratio = mine / base if mine and base else None
+            rows.append(
+                [
+                    f"{t.protocol} ({t.variant}): p99 at the sustained rate, N={n:,}, ≤ "
+                    f"{t.max_sustained_p99_ratio}x the bare app's",
+                    "-" if ratio is None else f"{ratio:.2f}x",
+                    verdict(None if ratio is None else ratio <= t.max_sustained_p99_ratio),
+                ]
+            )
     return table(TARGET_HEADERS, rows)

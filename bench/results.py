@@ -126,6 +126,20 @@ def write_results(
             *rate,
             "",
         ]
+    steps = report.steps_table(run)
+    if steps:
+        lines += [
+            f"### Highest sustained rate (N={run.phase_size:,})",
+            "",
+            f"Events at {', '.join(f'{r:g}' for r in options.rate_steps)} per second in turn, "
+            f"{options.step_seconds:g} s each, not waiting for deliveries (each saved by the "
+            "server's trigger view, in process), up to the first step whose p99 was 100 ms or "
+            "more or that lost a frame: the highest rate that passed, the frames/s delivered "
+            "there (x the bare app's at its own highest), and the step that failed.",
+            "",
+            *steps,
+            "",
+        ]
     redis = report.redis_table(run)
     if redis:
         lines += [

@@ -14,6 +14,7 @@ go to the console and, with the exact commands, to bench/RESULTS.md.
     python bench/run.py --write-path-only       # only the write-path table (bench/write_path.py)
     python bench/run.py --restarts-only         # only the restarts table (bench/restarts.py)
     python bench/run.py --filters-only          # only the filtered dispatch (bench/filters.py)
+    python bench/run.py --scale-only            # only the scale table (bench/scale.py)
 
 Every run but a profile one ends with the write-path table of ``bench/write_path.py`` (saves per
 second of a registered model against the same model unregistered, on PostgreSQL, for each channel
@@ -26,7 +27,9 @@ subscribe against the bare app's connects; with ``--quick`` N=200; ``--restarts-
 Last, the tables of ``bench/filters.py`` ("Filtered dispatch": the CPU of the hub's dispatch per
 event with 100 to 10,000 filtered subscriptions, in one process, no server: about 30 s;
 ``--no-filters`` leaves them out, ``--filters-only`` runs only them and rewrites only their
-section).
+section). Then the table of ``bench/scale.py`` ("Scale": the bare limit and both protocols at
+20,000 subscribers, or the most this machine's open-file limit allows one process; about 10
+minutes; ``--no-scale`` leaves it out, ``--scale-only`` runs only it; ``--quick`` leaves it out).
 
 This file is the command line; the work is done by its siblings: ``measure`` (the runs of a
 contender), ``server`` (a contender's server process), ``supervise`` (the child processes, the
@@ -52,6 +55,7 @@ import filters_report
 import profiling
 import report
 import restarts_report
+import scale
 import services
 import supervise
 import venvs
@@ -94,6 +98,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--phase-size", type=int, default=1000, help="N of the rate runs")
     parser.add_argument("--rate", type=float, default=10.0, help="events/s of the rate runs")
     parser.add_argument("--sustained-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--rate-steps",
+        default="10,50,100,200,400",
+        help="events/s of the highest-sustained-rate steps, at the rate runs' N ('' for none)",
+    )
+    parser.add_argument("--step-seconds", type=float, default=5.0)
     parser.add_argument("--stall-seconds", type=float, default=1.5)
     parser.add_argument("--stall-fraction", type=float, default=0.05)
     parser.add_argument("--stall-pad", type=int, default=8192)
@@ -123,6 +133,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ("write-path", "the write-path table", "write_path.py"),
         ("restarts", "the restarts table", "restarts.py"),
         ("filters", "the filtered-dispatch tables", "filters.py"),
+        ("scale", "the scale table", "scale.py"),
     ):
         parser.add_argument(
             f"--{name}-only",
@@ -155,6 +166,8 @@ def options_from(args: argparse.Namespace) -> Options:
         bound=args.bound,
         redis_n1=not args.no_redis_n1,
         quiet_cap=1.0,
+        rate_steps=tuple(float(r) for r in args.rate_steps.split(",") if r.strip()),
+        step_seconds=args.step_seconds,
     )
     if args.quick:
         options.sizes = [100] if args.sizes == "100,1000,4000" else sizes
@@ -168,6 +181,8 @@ def options_from(args: argparse.Namespace) -> Options:
         options.redis_n1 = False
         options.quiet_cap = 0.3
         options.pause = 0.05
+        options.rate_steps = options.rate_steps[:2]
+        options.step_seconds = min(args.step_seconds, 0.5)
     if args.leak_size and args.leak_size not in options.sizes:
         options.sizes = sorted({*options.sizes, args.leak_size})
     # The rate runs at --phase-size, or the largest size below it.
@@ -242,6 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.filters_only:
         measured = run_filters(args.quick)
         return section_main(args, argv, measured, FILTERS_HEADING, filters_report.section)
+    if args.scale_only:
+        return section_main(
+            args, argv, (scale.measure(args.quick), ""), scale.SCALE_HEADING, scale.section
+        )
     contenders = chosen(args)
     run = report.Run(
         sizes=options.sizes,
@@ -301,6 +320,9 @@ def main(argv: list[str] | None = None) -> int:
         filters, why = run_filters(args.quick)
         if filters is None:
             notes.append(f"filtered dispatch: not measured, {why}")
+    scaled: dict[str, Any] | None = None
+    if not args.no_scale and not args.quick:
+        scaled = scale.measure()
     duration = time.monotonic() - supervise.started_at
     notes += [f"peer virtualenv {line}" for line in setup_log]
     for name, by_size in run.results.items():
@@ -316,6 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     if rate:
         print(f"\nSustained rate and 5% stalled readers, N={options.phase_size:,}:")
         print("\n".join(rate))
+    steps = report.steps_table(run)
+    if steps:
+        print(f"\nHighest sustained rate, N={options.phase_size:,}:")
+        print("\n".join(steps))
     redis = report.redis_table(run)
     if redis:
         print("\nRedis commands per event:")
@@ -332,6 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     if filters is not None:
         print("\nFiltered dispatch:")
         print("\n".join(filters_report.console(filters)))
+    if scaled is not None:
+        print("\nScale:")
+        print("\n".join(scale.section(scaled, "")[4:]))
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -361,6 +390,12 @@ def main(argv: list[str] | None = None) -> int:
             restarts,
             filters,
         )
+        if scaled is not None:
+            command = shlex.join(["python", "bench/run.py", *argv])
+            text = path.read_text()
+            path.write_text(
+                replace_section(text, scale.SCALE_HEADING, scale.section(scaled, command))
+            )
         print(f"\nwritten to {rel(path)} in {duration / 60:.1f} min")
     else:
         print(f"\n(quick run: {duration:.0f} s; nothing written, pass --results PATH to keep it)")
