@@ -45,6 +45,8 @@ class Options:
     #: The rates of the highest-sustained-rate run (at the rate runs' N), each for step_seconds.
     rate_steps: tuple[float, ...] = ()
     step_seconds: float = 5.0
+    #: Seconds the client may take to connect and subscribe every socket.
+    connect_timeout: float = 120.0
 
 
 def client_command(
@@ -69,6 +71,8 @@ def client_command(
         str(phases.get("events_budget", options.events_budget)),
         "--quiet-cap",
         str(options.quiet_cap),
+        "--connect-timeout",
+        str(options.connect_timeout),
     ]
     if options.pause is not None:
         command += ["--pause", str(options.pause)]

@@ -71,6 +71,7 @@ def options(n: int, quick: bool) -> Options:
         bound=600.0,
         redis_n1=False,
         quiet_cap=1.0,
+        connect_timeout=900.0,
     )
 
 

@@ -47,6 +47,10 @@ from .versions import Versions
 
 #: Seconds a hub keeps a stream's window after the last resume that used it.
 WINDOW_IDLE = 30.0
+#: The most events a window keeps (the newest; fewer when HISTORY_SIZE is smaller): enough for
+#: the resumes of a storm, whose clients missed what happened while they were away, and a
+#: bounded memory however long resumes keep coming. An older cursor is read from the history.
+WINDOW_SIZE = 1000
 
 
 @dataclass(eq=False)
@@ -68,14 +72,14 @@ class _Window:
 
     def extend(self, events: list[Event]) -> None:
         """Add what a read after an earlier ``upto`` gave (each event once, in order); keep at
-        most HISTORY_SIZE events."""
+        most WINDOW_SIZE (and HISTORY_SIZE) events."""
         for event in events:
             place = _place(event)
             if place is not None and place[1] > self.upto:
                 self.events.append(event)
                 self.offsets.append(place[1])
                 self.upto = place[1]
-        excess = len(self.events) - get_settings().HISTORY_SIZE
+        excess = len(self.events) - min(WINDOW_SIZE, get_settings().HISTORY_SIZE)
         if excess > 0:
             self.after = self.offsets[excess - 1]
             del self.events[:excess], self.offsets[:excess]
@@ -110,10 +114,9 @@ async def _missed(hub: Hub, stream: str, cursor: Cursor) -> list[Event]:
     if len(offsets) == len(events) and (
         current is None or current.epoch != cursor.epoch or cursor.offset < current.after
     ):
-        upto = offsets[-1] if offsets else cursor.offset
-        windows[stream] = _Window(
-            cursor.epoch, cursor.offset, upto, events[:], offsets, loop.time()
-        )
+        window = _Window(cursor.epoch, cursor.offset, cursor.offset, [], [], loop.time())
+        window.extend(events)
+        windows[stream] = window
     return events
 
 

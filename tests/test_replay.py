@@ -354,7 +354,12 @@ async def test_a_storm_of_resumes_decodes_and_executes_each_missed_event_once(
     assert len(executed) == len(missed) + 1  # and the live one
 
 
-async def test_resumes_from_cursors_older_and_newer_than_a_hubs_window_get_exactly_theirs() -> None:
+@pytest.mark.parametrize("window_size", [1000, 3])
+async def test_resumes_from_cursors_older_and_newer_than_a_hubs_window_get_exactly_theirs(
+    window_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its window keeps the newest WINDOW_SIZE events: older cursors are read from the history."""
+    monkeypatch.setattr(replay, "WINDOW_SIZE", window_size)
     async with TypedClient(application) as client:
         op = await client.subscribe(CATEGORIES, stream="categories")
         cursors, names = [], []
