@@ -142,17 +142,25 @@ class Sequencer:
             offset = parse_cursor(event.cursor).offset
             if offset > state.last:
                 self._hand_on(stream, state, offset, event)
-        if state.held:
-            self._disarm(state)  # what is still missing is not coming
-            first = min(state.held)
-            logger.error(
-                "stream %r: the events after offset %s up to %s were never received and are no "
-                "longer in the history; %d held event(s) after them are delivered",
-                stream,
-                format_offset(state.last),
-                format_offset(first),
-                len(state.held),
-            )
-            state.last = first
-            offset, event = state.held.pop(first)
-            self._hand_on(stream, state, offset, event)
+        # Held ahead of a gap this read did not cover (they came while it ran): wait for
+        # theirs as for any gap. One before an event that came already can never be handed on.
+        for key in [key for key in state.held if key < state.last]:
+            del state.held[key]
+        stuck = [key for key in state.held if key <= upto]
+        if not stuck:
+            if state.held:
+                self._arm(stream, state)
+            return
+        self._disarm(state)  # what is still missing is not coming
+        first = min(stuck)
+        logger.error(
+            "stream %r: the events after offset %s up to %s were never received and are no "
+            "longer in the history; %d held event(s) after them are delivered",
+            stream,
+            format_offset(state.last),
+            format_offset(first),
+            len(stuck),
+        )
+        state.last = first
+        offset, event = state.held.pop(first)
+        self._hand_on(stream, state, offset, event)

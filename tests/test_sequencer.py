@@ -142,3 +142,43 @@ async def test_a_stream_it_does_not_order_passes_as_it_comes(delivered: Delivere
     ordered.admit(event("a", 11, 10))
     assert delivered.names == ["b", "a"]
     assert ordered.position("things") is None
+
+
+async def test_an_event_held_while_a_gap_is_read_waits_for_its_own_gap(
+    delivered: Delivered, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two writers race: while the history is read for one gap, an event arrives ahead of
+    another; it waits for the event before it, which is on its way, and nothing is lost."""
+    monkeypatch.setattr(sequencer_module, "GAP_WAIT", 0.01)
+    history = get_local_history()
+    top = history.top("race").offset[0]
+    names = [f"n{i}" for i in range(1, 6)]
+    messages = [event_message("race", Action.UPDATE, "app.thing", 1, {"name": n}) for n in names]
+    before, offsets = history.append("race", messages, 100, 3600.0)
+    live = []
+    for i, message in enumerate(messages):
+        copy = dict(message)
+        copy["cursor"] = Cursor(history.epoch, (top + i + 1, 0)).encode()
+        copy["prev"] = before if i == 0 else offsets[i - 1]
+        live.append(decode_event(copy))  # type: ignore[arg-type]
+    reading, release = asyncio.Event(), asyncio.Event()
+    read_range = sequencer_module.read_range
+
+    async def slow_read(*args: object) -> object:
+        reading.set()
+        await release.wait()
+        return await read_range(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(sequencer_module, "read_range", slow_read)
+    ordered = Sequencer(as_channel_layer(InMemoryChannelLayer()), delivered)
+    ordered.start("race", history.epoch, (top, 0))
+    with caplog.at_level(logging.ERROR, "strawberry_model_subs"):
+        ordered.admit(live[2])  # n3: n1 and n2 are late, the gap is read from the history
+        await asyncio.wait_for(reading.wait(), 2.0)
+        ordered.admit(live[4])  # n5 arrives during the read, ahead of n4
+        release.set()
+        assert await delivered.wait_for(3) == names[:3]
+        ordered.admit(live[3])  # n4 comes, as live events do
+        assert await delivered.wait_for(5) == names
+    assert ordered.position("race") == (top + 5, 0)
+    assert not caplog.records
