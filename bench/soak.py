@@ -44,6 +44,7 @@ import signal
 import statistics
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -139,6 +140,27 @@ async def reconnect(sub: SoakSub, servers: Sequence[Server], args: argparse.Name
     await open_all([sub], servers[sub.server].port, 1, args.connect_timeout)
 
 
+async def start_traced(server: Server, label: str, flush: bool, trace: bool) -> None:
+    """Start ``server`` (as ``restarts.start_server``), under tracemalloc with ``trace``."""
+    if not trace:
+        await start_server(server, label, flush_redis=flush)
+        return
+    extra = {
+        "BENCH_PG": restarts.PG,
+        "BENCH_PG_DB": restarts.PG_DB,
+        "BENCH_GC_STATS": "1",
+        "PYTHONTRACEMALLOC": "1",
+    }
+    await asyncio.to_thread(server.start, label, extra, flush)
+
+
+def gc_stats(server: Server) -> dict[str, Any]:
+    """The server's ``/gcstats`` (with the lines whose memory grew, under tracemalloc)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/gcstats", timeout=600) as r:
+        stats: dict[str, Any] = json.loads(r.read())
+    return stats
+
+
 async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     servers = [Server(SMS, sys.executable, workdir, None) for _ in range(2)]
     prepare_database(servers[0])
@@ -156,7 +178,7 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     pending: set[asyncio.Task[None]] = set()
     try:
         for i, server in enumerate(servers):
-            await start_server(server, f"server-{'ab'[i]}", flush_redis=i == 0)
+            await start_traced(server, f"server-{'ab'[i]}", i == 0, args.trace_memory)
         data["server_command"] = servers[0].command
         for writer in writers:
             writer.start()
@@ -190,7 +212,12 @@ async def soak(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                     f"{sample['rss_kib_0'] / 1024:.1f} / {sample['rss_kib_1'] / 1024:.1f} MiB, "
                     f"{sample['frames']:,} frames"
                 )
+            if args.trace_memory and tick == 0:
+                await asyncio.gather(*(asyncio.to_thread(gc_stats, s) for s in servers))
             if now() >= end:
+                if args.trace_memory:
+                    stats = [await asyncio.to_thread(gc_stats, s) for s in servers]
+                    data["grown"] = [s.get("grown", []) for s in stats]
                 break
             for sub in subs:
                 if rng.random() < per_sample:
@@ -350,6 +377,9 @@ def section(data: dict[str, Any], command: str, image: str | None) -> list[str]:
     lines += ["", *table(TARGET_HEADERS, [[w, m, verdict(ok)] for w, m, ok in targets(data)])]
     if image:
         lines += ["", f"![RSS, Redis memory and file descriptors over the soak]({image})"]
+    for i, grown in enumerate(data.get("grown") or []):
+        lines += ["", f"Server {'AB'[i]}, the lines whose memory grew most (tracemalloc):", ""]
+        lines += ["```", *grown, "```"]
     lines += [
         "",
         "Its processes, from the repository root:",
@@ -377,6 +407,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connect-timeout", type=float, default=180.0)
     parser.add_argument("--event-timeout", type=float, default=120.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="run the servers under tracemalloc and report the lines whose memory grew most "
+        "(slower servers: a diagnosis, not a measure)",
+    )
     parser.add_argument("--pg", default="127.0.0.1:5432", help="PostgreSQL HOST:PORT")
     parser.add_argument(
         "--results",

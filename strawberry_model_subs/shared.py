@@ -121,7 +121,13 @@ class SharedOperation:
         return memo[1]
 
     def _execute(self, event: Event) -> str:
-        result = execute_subscription_event(self.executor.build_per_event_executor(event))
+        executor = self.executor.build_per_event_executor(event)
+        # graphql-core's per-event executor is a shallow copy sharing its parent's memo of
+        # collected subfields, keyed by the identity of lists each execution makes anew: shared,
+        # it would keep every event's field lists for as long as the operation has subscribers
+        # (2 KB an event). An event's own memo has all the hits there are.
+        executor._relevant_sub_fields = {}
+        result = execute_subscription_event(executor)
         if not isinstance(result, ExecutionResult):  # a resolver that awaits: not ours
             close = getattr(result, "close", None)
             if close is not None:

@@ -703,6 +703,15 @@ def test_the_shared_execution_can_build_its_executor() -> None:
     )
     assert callable(execute_subscription_event)
     inspect.signature(schema.process_errors).bind([])
+    # Each event's executor gets a memo of its own (shared.SharedOperation._execute).
+    per_event = executor.build_per_event_executor({"ticks": 1})
+    assert isinstance(getattr(per_event, "_relevant_sub_fields", None), dict), (
+        f"graphql-core's per-event executor has no _relevant_sub_fields dict in {VERSIONS}"
+    )
+    assert per_event._relevant_sub_fields is executor._relevant_sub_fields, (
+        f"graphql-core's per-event executor no longer shares its parent's memo in {VERSIONS}: "
+        "shared.SharedOperation's own memo per event may be dropped"
+    )
 
 
 def test_a_strawberry_field_is_found_from_its_graphql_field() -> None:

@@ -179,3 +179,22 @@ async def test_a_shared_operation_is_forgotten_with_its_last_subscriber(
     await wait_until(lambda: "categories" not in hub.state().references, "the second to go")
     gc.collect()
     assert shared_operations() == before
+
+
+async def test_a_long_lived_shared_operation_keeps_nothing_per_event(
+    clients: list[AnyClient],
+) -> None:
+    """An operation subscribed for hours executes millions of events: its executor must not
+    keep anything of each (graphql-core's per-event executors share a memo of collected fields,
+    keyed by lists each execution makes)."""
+    client = await connect(clients)
+    await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="op")
+    await wait_subscribed("categories", 1)
+    for number in range(30):
+        await Category.objects.acreate(name=f"c{number}")
+        assert (await client.receive())["payload"]["data"]["categoryChanged"]["data"] == {
+            "name": f"c{number}"
+        }
+    (sink,) = direct_sinks("categories")
+    # Test-only seam: the executor's memo is where graphql-core kept every event's fields.
+    assert len(sink.operation.executor._relevant_sub_fields) == 0

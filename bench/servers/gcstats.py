@@ -1,7 +1,9 @@
 """Garbage-collector pauses of a server, for ``bench/run.py --profile`` (``BENCH_GC_STATS=1``).
 
 ``install()`` times every collection with ``gc.callbacks``; ``snapshot()`` reports, per
-generation, the collections, their total and longest pause, and the objects the collector tracks.
+generation, the collections, their total and longest pause, and the objects the collector tracks;
+when the server runs with ``PYTHONTRACEMALLOC`` set (``bench/soak.py --trace-memory``), also the
+source lines whose memory grew most since the first snapshot.
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import gc
 import os
 import time
+import tracemalloc
 from typing import Any
 
 _started: list[float] = [0.0]
 _stats: dict[int, list[float]] = {0: [0, 0.0, 0.0], 1: [0, 0.0, 0.0], 2: [0, 0.0, 0.0]}
+_baseline: list[tracemalloc.Snapshot] = []
 
 
 def _callback(phase: str, info: dict[str, Any]) -> None:
@@ -43,4 +47,18 @@ def snapshot() -> dict[str, Any]:
         },
         "tracked_objects": len(gc.get_objects()),
         "thresholds": gc.get_threshold(),
+        "grown": _grown(),
     }
+
+
+def _grown(top: int = 15) -> list[str]:
+    """The lines whose traced memory grew most since the first call (none before it)."""
+    if not tracemalloc.is_tracing():
+        return []
+    snapshot = tracemalloc.take_snapshot().filter_traces(
+        [tracemalloc.Filter(False, tracemalloc.__file__)]
+    )
+    if not _baseline:
+        _baseline.append(snapshot)
+        return []
+    return [str(stat) for stat in snapshot.compare_to(_baseline[0], "lineno")[:top]]
