@@ -12,13 +12,17 @@ import asyncio
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Literal, NotRequired, Protocol, TypedDict, cast
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypedDict, cast
 
 from django.core import signing
 
 from .conf import get_settings
 from .exceptions import ControlError
 from .layers import get_layer, is_process_local, twice
+
+if TYPE_CHECKING:
+    # typing's from Python 3.11; only the type checker reads the annotations.
+    from typing_extensions import NotRequired
 
 CONTROL_MESSAGE_TYPE = "sms.control"
 CHANNEL_NAME_RE = re.compile(r"^[a-zA-Z\d\-_.]+(![\d\w\-_.]*)?$")

@@ -164,7 +164,7 @@ class _Reader:
                 raise AssertionError(self._closed_message())
             try:
                 output = await self.communicator.receive_output(timeout=wait)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 raise AssertionError(f"no {self._noun} arrived within {wait} s") from None
             message = self._decode(output)
             if not await self._handled(message):

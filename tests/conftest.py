@@ -242,7 +242,7 @@ class Inbox:
     async def receive(self) -> dict[str, Any]:
         try:
             event = await asyncio.wait_for(self.queue.get(), 5)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise AssertionError(f"no event on stream {self.stream!r} within 5 s") from None
         return {
             "stream": event.stream,

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import pkgutil
 import re
-import tomllib
+import sys
 from pathlib import Path
 
 import strawberry_model_subs
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 

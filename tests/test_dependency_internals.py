@@ -642,7 +642,7 @@ async def test_channels_receives_through_the_channel_receive_attribute(settings:
     probe = Probe()
     try:
         await asyncio.wait_for(probe({"type": "websocket"}, client_receive, send), 5)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         pytest.fail(
             f"{call} no longer receives through self.channel_receive in {VERSIONS} (assigned: "
             f"{bool(assigned)}): the wrapper that GraphQLWSConsumer's channel_receive setter "

@@ -26,7 +26,7 @@ async def test_operations_sent_before_the_refusal_is_read_get_nothing(protocol: 
     while True:
         try:
             sent.append(await asyncio.wait_for(ws.output_queue.get(), 1.0))
-        except TimeoutError:
+        except asyncio.TimeoutError:
             break
     closes = [m for m in sent if m["type"] == "websocket.close"]
     assert len(closes) == 1, sent

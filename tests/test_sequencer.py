@@ -35,7 +35,7 @@ class Delivered:
 
         try:
             await asyncio.wait_for(enough(), 2.0)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise AssertionError(f"{count} events expected, got {self.names}") from None
         return self.names
 

@@ -161,7 +161,7 @@ def get_float_list(self: Any, obj: Any) -> list[float]:
 
 
 def get_datetime(self: Any, obj: Any) -> datetime.datetime:
-    return datetime.datetime(2024, 1, 2, tzinfo=datetime.UTC)
+    return datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc)
 
 
 def get_unannotated(self: Any, obj: Any):
@@ -562,7 +562,7 @@ def everything_item(db: None) -> dict[str, Any]:
         boolean_field=True,
         char_field="chars",
         date_field=datetime.date(2024, 2, 29),
-        date_time_field=datetime.datetime(2024, 2, 29, 13, 14, 15, tzinfo=datetime.UTC),
+        date_time_field=datetime.datetime(2024, 2, 29, 13, 14, 15, tzinfo=datetime.timezone.utc),
         decimal_field=Decimal("12.50"),
         duration_field=datetime.timedelta(days=1, seconds=5),
         float_field=0.25,
@@ -653,8 +653,8 @@ def test_list_of_datetimes_converts_each_item() -> None:
 
     data_type, _ = build_data_type(MomentsSerializer(), "Moments", "moments", {})
     moments = [
-        datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC),
-        datetime.datetime(2024, 6, 1, 12, 30, tzinfo=datetime.UTC),
+        datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc),
+        datetime.datetime(2024, 6, 1, 12, 30, tzinfo=datetime.timezone.utc),
     ]
     representation = MomentsSerializer({"moments": moments}).data
     item = resolve_through(data_type, representation, "moments")
@@ -667,7 +667,7 @@ def test_non_iso_datetime_format_is_passed_through_as_text() -> None:
 
     data_type, _ = build_data_type(YearSerializer(), "Year", "year", {})
     representation = YearSerializer(
-        {"year": datetime.datetime(1999, 5, 1, tzinfo=datetime.UTC)}
+        {"year": datetime.datetime(1999, 5, 1, tzinfo=datetime.timezone.utc)}
     ).data
     assert resolve_through(data_type, representation, "year") == {"year": "1999"}
 
@@ -691,7 +691,7 @@ def test_datetime_field_with_format_none_resolves_after_json_round_trip() -> Non
 
     data_type, _ = build_data_type(NativeSerializer(), "Native", "native", {})
     representation = NativeSerializer(
-        {"moment": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)}
+        {"moment": datetime.datetime(2024, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)}
     ).data
     item = resolve_through(data_type, representation, "moment")
     assert item == {"moment": "2024-01-02T03:04:05+00:00"}

@@ -84,7 +84,7 @@ class Arrivals:
             self._arrived.clear()
             try:
                 await asyncio.wait_for(self._arrived.wait(), max(deadline - loop.time(), 0))
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 raise FrameTimeout(
                     f"{self.label}: {what} did not arrive within {timeout} s; "
                     f"received since: {self.messages[start:][-20:]}"
@@ -150,7 +150,7 @@ class Socket(Arrivals):
         try:
             await asyncio.wait_for(asyncio.shield(self._task), timeout)
             await asyncio.wait_for(self.ws.wait_closed(), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise FrameTimeout(
                 f"{self.label} was not closed within {timeout} s ({self.ended or 'still open'}); "
                 f"received: {self.messages[self.cursor :]}"

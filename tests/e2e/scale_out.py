@@ -247,7 +247,7 @@ def _check_exit(code: int | None, stdout: str, stderr: str) -> None:
 async def _finish(process: asyncio.subprocess.Process, timeout: float) -> tuple[str, str]:
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         raise AssertionError(f"save_products did not exit within {timeout} s") from None
     return out.decode(errors="replace"), err.decode(errors="replace")
 
@@ -327,7 +327,7 @@ async def paused_command(
         assert process.stdout is not None
         try:
             line = await asyncio.wait_for(process.stdout.readline(), timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise AssertionError(f"save_products did not pause within {timeout} s") from None
         if not line:
             stdout, stderr = await _finish(process, timeout)

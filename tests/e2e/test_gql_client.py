@@ -119,7 +119,7 @@ class Subscription:
     async def _item(self, what: str) -> Item:
         try:
             return await asyncio.wait_for(self.items.get(), FRAME_TIMEOUT)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise AssertionError(
                 f"nothing arrived within {FRAME_TIMEOUT} s on subscription {self.query_id}; "
                 f"expected {what}"
@@ -359,9 +359,9 @@ async def test_values_are_typed_on_the_wire_and_parse_as_decimal_datetime_and_en
     raw = await conn.subscribe(changed(TYPED_SELECTION, action="CREATE"))
     parsed = await conn.subscribe(changed(TYPED_SELECTION, action="CREATE"), parse=True)
     category = await create_category(http, "Typed things")
-    before = datetime.datetime.now(datetime.UTC)
+    before = datetime.datetime.now(datetime.timezone.utc)
     pk = await create_product(http, "Typed", price="12.3", category_id=category)
-    after = datetime.datetime.now(datetime.UTC)
+    after = datetime.datetime.now(datetime.timezone.utc)
 
     wire = (await raw.next("the raw create"))["productChanged"]
     assert isinstance(wire["data"]["created"], str)

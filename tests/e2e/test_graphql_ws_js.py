@@ -125,7 +125,7 @@ class NodeClient:
         assert self.process.stdout is not None
         try:
             raw = await asyncio.wait_for(self.process.stdout.readline(), LINE_TIMEOUT)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise AssertionError(
                 f"the JS client printed nothing for {LINE_TIMEOUT} s; expected {what}; "
                 f"its output so far: {self.lines}"
@@ -168,7 +168,7 @@ class NodeClient:
             pass
         try:
             code = await asyncio.wait_for(self.process.wait(), LINE_TIMEOUT)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise AssertionError("the JS client closed its output but did not exit") from None
         assert code == 0, (
             f"the JS client exited with code {code}; stderr: {await self.stderr()}; "

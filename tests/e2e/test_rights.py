@@ -194,9 +194,9 @@ async def test_a_connection_closes_when_its_token_expires_unless_refreshed(
         assert datetime.datetime.fromisoformat(answer["expiresAt"]) == second_expiry
         assert await typed.wait_closed(timeout=LIFETIME + 10) == 4403
         assert await stream.wait_closed() == 4403
-        assert datetime.datetime.now(datetime.UTC) >= first_expiry
+        assert datetime.datetime.now(datetime.timezone.utc) >= first_expiry
         # The refreshed connection is still served past the first token's expiry...
         assert await refreshed.query("2", "{ __typename }") == {"data": {"__typename": "Query"}}
         # ... and closes at the second's.
         assert await refreshed.wait_closed(timeout=2 * LIFETIME + 10) == 4403
-        assert datetime.datetime.now(datetime.UTC) >= second_expiry
+        assert datetime.datetime.now(datetime.timezone.utc) >= second_expiry

@@ -148,7 +148,7 @@ async def test_control_operation_for_a_channel_id_no_server_holds_answers_not_ok
     bound = CONTROL_TIMEOUT + 10
     try:
         answer = await asyncio.wait_for(control(http_a, channel_id), bound)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         raise AssertionError(f"the control operation got no answer within {bound} s") from None
     elapsed = time.monotonic() - started
     print(f"unknown channelId answered after {elapsed:.2f} s (CONTROL_TIMEOUT {CONTROL_TIMEOUT})")

@@ -133,7 +133,7 @@ async def _finish(
 ) -> dict[str, Any]:
     try:
         out, err = await asyncio.wait_for(process.communicate(), timeout)
-    except TimeoutError:
+    except asyncio.TimeoutError:
         raise AssertionError(f"{label} did not exit within {timeout} s") from None
     return check_writer(
         label, process.returncode, out.decode(errors="replace"), err.decode(errors="replace")
@@ -180,7 +180,7 @@ async def _report_line(
             line = await asyncio.wait_for(
                 process.stdout.readline(), max(deadline - time.monotonic(), 0)
             )
-        except TimeoutError:
+        except asyncio.TimeoutError:
             raise AssertionError(f"{label} wrote no {key!r} line within {timeout} s") from None
         if not line:
             rest = await _finish(label, process, timeout)
@@ -291,7 +291,7 @@ class CeleryWorker:
             self.process.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(self.process.wait(), timeout)
-            except TimeoutError:
+            except asyncio.TimeoutError:
                 self.process.kill()
                 await self.process.wait()
                 raise AssertionError(

@@ -82,7 +82,7 @@ class Everything(models.Model):
     char_field = models.CharField(max_length=100, blank=True, default="")
     date_field = models.DateField(default=datetime.date(2024, 1, 1))
     date_time_field = models.DateTimeField(
-        default=datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+        default=datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc)
     )
     decimal_field = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     duration_field = models.DurationField(default=datetime.timedelta(0))
