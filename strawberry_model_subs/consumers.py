@@ -3,10 +3,10 @@
 The consumer picks one handler per socket by the subprotocol its client offers:
 ``graphql-transport-ws`` and ``graphql-ws`` get Strawberry's handlers (with what
 ``ws_protocols`` adds), no subprotocol the stream protocol's (``stream_handler``). What stays here
-is Channels: accepting or refusing the socket, who is connecting (``auth``), the layer channel
-(control messages for a stream socket held here), and two documented seams, each commented where
-it is: the layer receive wrapped so that a Redis outage does not end every socket, and a stream
-socket's unused Strawberry queue released.
+is Channels: accepting or refusing the socket (its origin: ``origins``), who is connecting
+(``auth``), the layer channel (control messages for a stream socket held here), and two
+documented seams, each commented where it is: the layer receive wrapped so that a Redis outage
+does not end every socket, and a stream socket's unused Strawberry queue released.
 
 Example::
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -41,6 +41,7 @@ from .control import (
 from .frames import connect_frame
 from .hub import Hub, get_hub
 from .layers import is_process_local, never_receive, resilient
+from .origins import handshake_headers, normalize_allowed_origins, normalize_origin, origin_allowed
 from .outbox import Outbox
 from .permissions import anonymous, user_key
 from .stream_handler import StreamHandler
@@ -61,8 +62,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     """Serves graphql-transport-ws, graphql-ws and the stream protocol on one websocket route.
 
     Takes Strawberry's arguments (``connection_init_wait_timeout``,
-    ``max_subscriptions_per_connection``, ``allowed_origins``...) with two more, and other
-    defaults for keep-alive:
+    ``max_subscriptions_per_connection``...) and these, with other defaults for keep-alive:
 
     Args:
         ping_interval: seconds between the server's graphql-transport-ws pings (None: none).
@@ -70,6 +70,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             closed with code 1001.
         keep_alive: send graphql-ws ``ka`` frames (default True).
         keep_alive_interval: seconds between ``ka`` frames (default 15).
+        allowed_origins: the origins (``"https://app.example.com"``, or ``"*"`` for any) whose
+            pages may open a socket besides the site's own (see
+            :meth:`is_websocket_origin_allowed`); a handshake without ``Origin`` always may.
     """
 
     graphql_transport_ws_handler_class = PingingGraphQLTransportWSHandler
@@ -80,6 +83,8 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     #: The connection's user (see ``auth``): set on connect (stream protocol) or on
     #: ``connection_init`` (graphql-transport-ws, graphql-ws).
     user: Any = None
+    #: The origins besides the site's own whose pages may open a socket, normalized.
+    allowed_origins: frozenset[str] = frozenset()
     #: Whether the socket was closed (or its handshake refused): nothing is sent after that.
     closed = False
     #: The hub holding this signed-in user's connection, and the user's key (see ``_hold``).
@@ -96,6 +101,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         ping_timeout: float = 20.0,
         keep_alive: bool = True,
         keep_alive_interval: float = 15.0,
+        allowed_origins: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         self.ping_interval = ping_interval
@@ -104,6 +110,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         super().__init__(
             schema, keep_alive=keep_alive, keep_alive_interval=keep_alive_interval, **kwargs
         )
+        # After Strawberry's constructor, which from 0.335 sets an empty allowed_origins of its
+        # own (0.334 takes no such argument: it is not passed on).
+        self.allowed_origins = normalize_allowed_origins(allowed_origins)
 
     # Channels sets ``channel_receive`` to the layer's receive for this socket's channel and
     # lets an exception from it end the consumer: one Redis outage would drop every socket.
@@ -130,13 +139,16 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
             self._channel_receive = never_receive
 
     async def connect(self) -> None:
-        """Hand a subprotocol socket to Strawberry; accept a stream socket, learn its user
-        (close 4403 if the ``AUTHENTICATE`` hook refuses) and send its connect frame."""
-        if self.scope.get("subprotocols"):
-            await super().connect()
-            return
+        """Refuse a handshake from an origin not allowed; hand a subprotocol socket to
+        Strawberry; accept a stream socket, learn its user (close 4403 if the ``AUTHENTICATE``
+        hook refuses) and send its connect frame."""
+        # Every socket is checked here: Strawberry 0.334 checks no origin (from 0.335 its view
+        # checks a subprotocol socket again, through this class's _check_websocket_origin).
         if not self._check_websocket_origin(self):
             await self.close()  # before accepting: the handshake is refused with 403
+            return
+        if self.scope.get("subprotocols"):
+            await super().connect()
             return
         if self.channel_layer is None:
             logger.error("stream socket refused: no channel layer is configured (CHANNEL_LAYERS)")
@@ -159,6 +171,29 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         del self.message_queue
         register_session(self.channel_name, self.stream.session)
         await self.send(text_data=connect_frame(channel_id_for(self.channel_name)))
+
+    def is_websocket_origin_allowed(
+        self, request: StrawberryGraphQLWSConsumer, origin: str
+    ) -> bool:
+        """Whether a page on ``origin``, not the site's own, may open a socket: an origin of
+        ``allowed_origins``, or any if they hold ``"*"``.
+
+        Asked only of a cross-origin handshake (one without ``Origin``, or from the site's own
+        origin, is let in). Override it for rules a list cannot express, such as every
+        subdomain: a page on an origin allowed acts with its visitors' cookies.
+        """
+        if "*" in self.allowed_origins:
+            return True
+        normalized = normalize_origin(origin)
+        return normalized is not None and normalized in self.allowed_origins
+
+    def _check_websocket_origin(self, request: StrawberryGraphQLWSConsumer) -> bool:
+        """Whether the handshake of ``request`` (this consumer) may open a socket (see
+        ``origins``)."""
+        return origin_allowed(
+            handshake_headers(request.scope),
+            lambda origin: self.is_websocket_origin_allowed(request, origin),
+        )
 
     async def on_ws_connect(self, context: Any) -> Any:
         """graphql-transport-ws / graphql-ws ``connection_init``: who is connecting."""

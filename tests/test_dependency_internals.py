@@ -15,7 +15,9 @@ these, a test here fails and names what changed, before any behaviour test fails
   arguments, its handler-class attributes, ``message_queue`` and ``run_task`` (a stream socket
   drops the first; ``disconnect`` reads the second), the methods overridden, and the
   websocket adapter that reads the queue, decodes with ``decode_json`` and sends and closes
-  through the consumer.
+  through the consumer. From 0.335 Strawberry's view checks a websocket's origin itself, and
+  the consumer overrides that check with its own (``origins``); 0.334, the newest release for
+  Python 3.10, checks none.
 * Channels: ``AsyncConsumer.__call__`` assigns ``self.channel_receive`` and then receives
   through that attribute (the consumer's property wraps it), the websocket consumer's ``send``,
   ``close``, ``receive``, ``disconnect`` and ``dispatch``.
@@ -60,6 +62,11 @@ from strawberry_model_subs import SyncResolvers
 from strawberry_model_subs.consumers import GraphQLWSConsumer
 from strawberry_model_subs.views import _GRAPHIQL_SUBSCRIPTION_URL, GraphQLView
 from strawberry_model_subs.ws_protocols import GraphQLWSHandler, PingingGraphQLTransportWSHandler
+
+#: Whether Strawberry's view checks a websocket's origin itself (0.335 and later: not 0.334, the
+#: newest release for Python 3.10), through the method the consumer overrides.
+_STRAWBERRY = tuple(int(part) for part in version("strawberry-graphql").split(".")[:2])
+STRAWBERRY_CHECKS_ORIGINS = _STRAWBERRY >= (0, 335)
 
 #: The versions installed, for the failure messages.
 VERSIONS = ", ".join(
@@ -155,6 +162,11 @@ OVERRIDES = [
         ["connect", "on_ws_connect", "decode_json", "send", "close", "receive", "disconnect"],
     ),
     (GraphQLWSConsumer, ["dispatch"]),
+    *(
+        [(GraphQLWSConsumer, ["_check_websocket_origin", "is_websocket_origin_allowed"])]
+        if STRAWBERRY_CHECKS_ORIGINS
+        else []
+    ),
     (GraphQLView, ["dispatch", "process_result", "render_graphql_ide", "execute_single"]),
     (SyncResolvers, ["resolve"]),
 ]
@@ -284,12 +296,6 @@ CALLS: list[tuple[type, str, str, str]] = [
         "the consumer's graphql-ws handler is GraphQLWSHandler",
     ),
     (
-        AsyncBaseHTTPView,
-        "run",
-        "self._check_websocket_origin",
-        "a stream socket's origin is checked as Strawberry checks a subprotocol socket's",
-    ),
-    (
         ChannelsWebSocketAdapter,
         "iter_json",
         "self.ws_consumer.message_queue.get",
@@ -345,6 +351,18 @@ def test_the_dependency_still_makes_the_call_the_library_relies_on(
     func = _method(cls, name)
     assert _calls(func, call), (
         f"{_where(func)} no longer calls {call}(...) in {VERSIONS}; the library relies on it: {why}"
+    )
+
+
+def test_strawberry_checks_a_websocket_origin_itself_from_0_335() -> None:
+    """The consumer checks every socket's origin itself; from 0.335 Strawberry's view checks a
+    subprotocol socket again, and must do so through the consumer's override (its parameters
+    are checked above), not a check of its own that could disagree."""
+    run = _method(AsyncBaseHTTPView, "run")
+    checks = bool(_calls(run, "self._check_websocket_origin"))
+    assert checks is STRAWBERRY_CHECKS_ORIGINS, (
+        f"{_where(run)} {'calls' if checks else 'no longer calls'} self._check_websocket_origin"
+        f" in {VERSIONS}: STRAWBERRY_CHECKS_ORIGINS is stale"
     )
 
 
@@ -511,7 +529,6 @@ def test_a_handler_keeps_the_attributes_the_library_reads(cls: type, base: type)
         (AsyncGraphQLView, "run", (), {"request": None}),
         (StrawberryGraphQLWSConsumer, "get_context", (None,), {"response": None}),
         (StrawberryGraphQLWSConsumer, "process_result", (None, None), {}),
-        (AsyncBaseHTTPView, "_check_websocket_origin", (None,), {}),
         (AsyncWebsocketConsumer, "accept", (), {}),
     ],
     ids=lambda value: value.__name__ if isinstance(value, type) else None,
@@ -556,7 +573,6 @@ def test_the_strawberry_consumer_takes_the_arguments_the_library_passes_on() -> 
             keep_alive_interval=15.0,
             connection_init_wait_timeout=dt.timedelta(seconds=5),
             max_subscriptions_per_connection=100,
-            allowed_origins=(),
         )
     except TypeError as exc:
         pytest.fail(

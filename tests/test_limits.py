@@ -1,6 +1,6 @@
 """Limits: subscriptions per connection, frame size, control operations per second, query depth
 of typed subscriptions (Strawberry's ``QueryDepthLimiter``), and origins (Channels'
-``AllowedHostsOriginValidator``, Strawberry's ``allowed_origins``)."""
+``AllowedHostsOriginValidator``, the consumer's ``allowed_origins``)."""
 
 from __future__ import annotations
 
@@ -305,7 +305,7 @@ async def test_allowed_hosts_origin_validator_accepts_the_sites_own_origins(
 
 
 async def test_consumer_refuses_a_cross_origin_graphql_transport_ws_handshake() -> None:
-    """Strawberry's own check (``allowed_origins``, same origin only by default)."""
+    """The consumer's own check (``allowed_origins``, same origin only by default)."""
     ws = WebsocketCommunicator(
         application, "/ws", headers=FOREIGN, subprotocols=["graphql-transport-ws"]
     )
