@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -e '.[test,server,docs]'
 	touch $@
 
-# The version matrix of noxfile.py (nox -l lists its sessions): Python 3.11-3.13 from pyenv,
+# The version matrix of noxfile.py (nox -l lists its sessions): Python 3.10-3.13 from pyenv,
 # Django 5.2 and 6.1, redis-py 7 and 8. Its venvs in .nox are reused; nox never downloads an
 # interpreter, and skips the sessions of a missing one (they fail when CI is set).
 NOX := $(BIN)/nox --reuse-venv=yes --download-python never
