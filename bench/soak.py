@@ -376,7 +376,8 @@ def section(data: dict[str, Any], command: str, image: str | None) -> list[str]:
     lines += table(["figure", "measured"], rows)
     lines += ["", *table(TARGET_HEADERS, [[w, m, verdict(ok)] for w, m, ok in targets(data)])]
     if image:
-        lines += ["", f"![RSS, Redis memory and file descriptors over the soak]({image})"]
+        # A path, not an image link: the docs site includes this file from another folder.
+        lines += ["", f"The plot of RSS, Redis memory and file descriptors: `bench/{image}`."]
     for i, grown in enumerate(data.get("grown") or []):
         lines += ["", f"Server {'AB'[i]}, the lines whose memory grew most (tracemalloc):", ""]
         lines += ["```", *grown, "```"]
