@@ -238,12 +238,15 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     def _arm(self, identity: Identity) -> None:
         """Close the connection when ``identity`` expires (replacing an earlier expiry)."""
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
+        self._disarm()
         seconds = identity.seconds_left()
         if seconds is not None and not self.closed:
             self._expiry = asyncio.get_running_loop().call_later(seconds, self._expire)
+
+    def _disarm(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
 
     def _expire(self) -> None:
         self._expiry = None
@@ -310,9 +313,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     async def disconnect(self, code: int) -> None:
         """End the socket's handler, its subscriptions and its send queues."""
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
+        self._disarm()
         await self._drop()
         if self.stream is None:
             if self.run_task is not None:  # None: refused before any protocol ran

@@ -192,12 +192,18 @@ def user_key(user: Any) -> str | None:
     return str(user.pk)
 
 
-async def request_user(info: Any) -> Any:
-    """The user behind a resolver call: a socket's user, or an HTTP request's (middleware)."""
+def request_of(info: Any) -> Any:
+    """What a resolver call came through: the socket's consumer, or the HTTP request (None
+    when the context has neither)."""
     context = info.context
-    request = (
+    return (
         context.get("request") if isinstance(context, dict) else getattr(context, "request", None)
     )
+
+
+async def request_user(info: Any) -> Any:
+    """The user behind a resolver call: a socket's user, or an HTTP request's (middleware)."""
+    request = request_of(info)
     auser = getattr(request, "auser", None)
     if auser is not None:  # Django's HttpRequest with AuthenticationMiddleware
         return await auser()

@@ -102,16 +102,15 @@ async def _missed(hub: Hub, stream: str, cursor: Cursor) -> list[Event]:
         del windows[stream]
         window = None
     if window is not None and window.reaches(cursor):
-        since = window.upto
-        messages = await read_after(hub.layer, stream, cursor, since=since)
+        messages = await read_after(hub.layer, stream, cursor, since=window.upto)
         window.extend([decode_event(message) for message in messages])
         window.used = loop.time()
         if window.reaches(cursor):  # (not trimmed past it meanwhile)
             return window.after_cursor(cursor)
     events = [decode_event(message) for message in await read_after(hub.layer, stream, cursor)]
-    offsets = [place[1] for event in events if (place := _place(event)) is not None]
     current = windows.get(stream)
-    if len(offsets) == len(events) and (
+    # (Every event read from the history has a cursor.)
+    if all(event.cursor is not None for event in events) and (
         current is None or current.epoch != cursor.epoch or cursor.offset < current.after
     ):
         window = _Window(cursor.epoch, cursor.offset, cursor.offset, [], [], loop.time())

@@ -30,7 +30,7 @@ from .exceptions import (
 )
 from .filters import Where, compile_where, where_spec
 from .hub import get_hub
-from .permissions import allowed_fields, check_subscribe, request_user, user_key
+from .permissions import allowed_fields, check_subscribe, request_of, request_user, user_key
 from .registry import Registration, registration_for_serializer, registrations
 from .replay import acurrent_cursor
 from .shared import DIRECT, DirectSink, shared_operation
@@ -246,12 +246,7 @@ def refresh_connection_field() -> Any:
     """
 
     async def resolve(info: strawberry.Info, params: JSON) -> ConnectionRefresh:
-        context = info.context
-        connection = (
-            context.get("request")
-            if isinstance(context, dict)
-            else getattr(context, "request", None)
-        )
+        connection = request_of(info)
         if not isinstance(connection, Refreshable):
             return ConnectionRefresh(
                 ok=False,
