@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a gap in a stream's live events may stay open before it is read from the history.
 GAP_WAIT = 0.1
+#: The offset before the first event of an epoch.
+EPOCH_START: Offset = (0, 0)
 
 
 @dataclass
@@ -79,8 +81,11 @@ class Sequencer:
         if cursor.epoch != state.epoch:
             if cursor.epoch < state.epoch:
                 return  # of a history since lost
-            # The history was lost and begins again: so does the order.
-            self._reset(state, cursor.epoch, prev)
+            # The history was lost and begins again, and so does the order: from its start,
+            # not from this event, which may follow others published before this hub rejoined
+            # the group (a restarted Redis forgets groups); the gap before it is read from the
+            # new history as any other.
+            self._reset(state, cursor.epoch, EPOCH_START)
         if cursor.offset <= state.last:
             return
         if prev > state.last:

@@ -11,7 +11,7 @@ from channels.layers import InMemoryChannelLayer
 
 from strawberry_model_subs import Action, Event
 from strawberry_model_subs import sequencer as sequencer_module
-from strawberry_model_subs.cursors import Cursor, format_offset
+from strawberry_model_subs.cursors import Cursor, format_offset, parse_offset
 from strawberry_model_subs.events import decode_event, event_message
 from strawberry_model_subs.history import get_local_history
 from strawberry_model_subs.sequencer import Sequencer
@@ -134,6 +134,28 @@ async def test_a_new_epoch_starts_the_order_again(
     sequencer.admit(event("fresh", 1, 0, epoch=later))
     sequencer.admit(event("of-the-old-history", 12, 11))
     assert delivered.names == ["a", "fresh"]
+
+
+async def test_a_new_epoch_is_ordered_from_its_start_and_its_first_events_read_from_the_history(
+    delivered: Delivered, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Redis restarted: groups and history gone. The publishers' first events of the new
+    # history went out before this hub rejoined the group; the first it receives is the third.
+    monkeypatch.setattr(sequencer_module, "GAP_WAIT", 0.01)
+    history = get_local_history()
+    messages = [
+        event_message("reborn", Action.UPDATE, "app.thing", pk, {"name": name})
+        for pk, name in enumerate(["first", "second", "third"], start=1)
+    ]
+    _, offsets = history.append("reborn", messages, 100, 3600.0)
+    ordered = Sequencer(as_channel_layer(InMemoryChannelLayer()), delivered)
+    ordered.start("reborn", "0000000000001-00000000", (41, 0))  # the lost history's epoch
+    third = dict(messages[2])
+    third["cursor"] = Cursor(history.epoch, parse_offset(offsets[2])).encode()
+    third["prev"] = offsets[1]
+    ordered.admit(decode_event(third))
+    assert await delivered.wait_for(3) == ["first", "second", "third"]
+    assert ordered.position("reborn") == parse_offset(offsets[2])
 
 
 async def test_a_stream_it_does_not_order_passes_as_it_comes(delivered: Delivered) -> None:
