@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -315,6 +316,18 @@ def redis_table(run: Run) -> list[str]:
 
 #: The headers of a "Targets" table.
 TARGET_HEADERS = ["target (reported, not asserted)", "measured", ""]
+
+
+def opening(heading: str, data: dict[str, Any], command: str) -> tuple[list[str], bool]:
+    """The first lines of a section of RESULTS.md: its heading and what wrote it, when and in
+    how long (``data["duration_s"]``); ``(lines, False)`` when ``data`` holds an ``"error"``,
+    the lines then saying it was not measured and why."""
+    lines = [heading, ""]
+    if "error" in data:
+        return [*lines, f"Not measured: {data['error']}", ""], False
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    minutes = data["duration_s"] / 60
+    return [*lines, f"Written by `{command}` on {when}, in {minutes:.1f} minutes.", ""], True
 
 
 def verdict(ok: bool | None) -> str:

@@ -246,18 +246,20 @@ class Conn(Socket):
 # -- many sockets -----------------------------------------------------------------------------
 
 
-async def open_all(subs: Sequence[Sub], port: int, concurrency: int, timeout: float) -> float:
+async def open_all(
+    subs: Sequence[Sub], port: int, concurrency: int, timeout: float, host: str = "127.0.0.1"
+) -> float:
     """Connect and subscribe every sub (``concurrency`` handshakes in flight), each from its
     cursor; the seconds it took."""
     loop = asyncio.get_running_loop()
-    uri = parse_uri(f"ws://127.0.0.1:{port}/ws")
+    uri = parse_uri(f"ws://{host}:{port}/ws")
     semaphore = asyncio.Semaphore(concurrency)
 
     async def connect(sub: Sub) -> None:
         async with semaphore:
             conn = Conn(sub, uri)
             sub.conn = conn
-            await loop.create_connection(lambda: conn, "127.0.0.1", port)
+            await loop.create_connection(lambda: conn, host, port)
             await conn.subscribed
 
     started = now()
@@ -314,6 +316,8 @@ class Writer:
         self.env = env
         self.log = log
         self.commits: list[tuple[int, float]] = []
+        #: Saves the database refused (each tried again): seq and time.
+        self.failures: list[tuple[int, float]] = []
         self.flushed: tuple[int, bool] | None = None
         self.ready = threading.Event()
         self.done = threading.Event()
@@ -344,6 +348,8 @@ class Writer:
                 self.ready.set()
             elif parts and parts[0] == "flushed":
                 self.flushed = (int(parts[1]), parts[2] == "1")
+            elif parts and parts[0] == "failed":
+                self.failures.append((int(parts[1]), float(parts[2])))
             elif len(parts) == 2:
                 self.commits.append((int(parts[0]), float(parts[1])))
         self.ready.set()

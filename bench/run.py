@@ -15,6 +15,8 @@ go to the console and, with the exact commands, to bench/RESULTS.md.
     python bench/run.py --restarts-only         # only the restarts table (bench/restarts.py)
     python bench/run.py --filters-only          # only the filtered dispatch (bench/filters.py)
     python bench/run.py --scale-only            # only the scale table (bench/scale.py)
+    python bench/run.py --faults-only           # only the faults table (bench/faults.py)
+    python bench/run.py --efficiency-only       # only the multi-process table (efficiency.py)
 
 Every run but a profile one ends with the write-path table of ``bench/write_path.py`` (saves per
 second of a registered model against the same model unregistered, on PostgreSQL, for each channel
@@ -30,13 +32,20 @@ event with 100 to 10,000 filtered subscriptions, in one process, no server: abou
 section). Then the table of ``bench/scale.py`` ("Scale": the bare limit and both protocols at
 20,000 subscribers, or the most this machine's open-file limit allows one process; about 10
 minutes; ``--no-scale`` leaves it out, ``--scale-only`` runs only it; ``--quick`` leaves it out).
+Last, the table of ``bench/faults.py`` ("Faults under load": Redis and PostgreSQL restarted, a
+stalled and a lossy client, one of two servers killed, while 1,000 subscribers receive 50
+events/s; about 5 minutes; ``--no-faults``, ``--faults-only``; ``--quick`` leaves it out), and
+that of ``bench/efficiency.py`` ("Multi-process efficiency": two servers on
+RedisPubSubChannelLayer with 2,000 subscribers each against one with 4,000; about 2 minutes;
+``--no-efficiency``, ``--efficiency-only``; ``--quick`` leaves it out).
 
 This file is the command line; the work is done by its siblings: ``measure`` (the runs of a
 contender), ``server`` (a contender's server process), ``supervise`` (the child processes, the
 workspace), ``services`` (Redis), ``report``, ``write_report`` and ``restarts_report`` (the
 tables), ``results`` (bench/RESULTS.md), ``profiling`` (``--profile``: bench/PROFILE.md),
 ``restarts`` (the restarts run, a process of its own), ``filters`` and ``filters_report`` (the
-filtered dispatch); the contenders and the targets they are judged by are in ``contenders``.
+filtered dispatch), ``scale``, ``faults`` and ``netns`` (its client host), ``efficiency``; the
+contenders and the targets they are judged by are in ``contenders``.
 """
 
 from __future__ import annotations
@@ -51,6 +60,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import efficiency
+import faults
 import filters_report
 import profiling
 import report
@@ -134,6 +145,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         ("restarts", "the restarts table", "restarts.py"),
         ("filters", "the filtered-dispatch tables", "filters.py"),
         ("scale", "the scale table", "scale.py"),
+        ("faults", "the faults table", "faults.py"),
+        ("efficiency", "the multi-process efficiency table", "efficiency.py"),
     ):
         parser.add_argument(
             f"--{name}-only",
@@ -261,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         return section_main(
             args, argv, (scale.measure(args.quick), ""), scale.SCALE_HEADING, scale.section
         )
+    if args.faults_only:
+        return section_main(
+            args, argv, (faults.measure(args.quick), ""), faults.FAULTS_HEADING, faults.section
+        )
+    if args.efficiency_only:
+        measured = (efficiency.measure(args.quick), "")
+        return section_main(args, argv, measured, efficiency.EFFICIENCY_HEADING, efficiency.section)
     contenders = chosen(args)
     run = report.Run(
         sizes=options.sizes,
@@ -323,6 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     scaled: dict[str, Any] | None = None
     if not args.no_scale and not args.quick:
         scaled = scale.measure()
+    faulted: dict[str, Any] | None = None
+    if not args.no_faults and not args.quick:
+        faulted = faults.measure()
+    efficient: dict[str, Any] | None = None
+    if not args.no_efficiency and not args.quick:
+        efficient = efficiency.measure()
     duration = time.monotonic() - supervise.started_at
     notes += [f"peer virtualenv {line}" for line in setup_log]
     for name, by_size in run.results.items():
@@ -361,6 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     if scaled is not None:
         print("\nScale:")
         print("\n".join(scale.section(scaled, "")[4:]))
+    if faulted is not None:
+        print("\nFaults under load:")
+        print("\n".join(faults.section(faulted, "")[4:]))
+    if efficient is not None:
+        print("\nMulti-process efficiency:")
+        print("\n".join(efficiency.section(efficient, "")[4:]))
     if args.json:
         args.json.write_text(
             json.dumps(
@@ -390,12 +422,14 @@ def main(argv: list[str] | None = None) -> int:
             restarts,
             filters,
         )
-        if scaled is not None:
-            command = shlex.join(["python", "bench/run.py", *argv])
-            text = path.read_text()
-            path.write_text(
-                replace_section(text, scale.SCALE_HEADING, scale.section(scaled, command))
-            )
+        command = shlex.join(["python", "bench/run.py", *argv])
+        for data, heading, section in (
+            (scaled, scale.SCALE_HEADING, scale.section),
+            (faulted, faults.FAULTS_HEADING, faults.section),
+            (efficient, efficiency.EFFICIENCY_HEADING, efficiency.section),
+        ):
+            if data is not None:
+                path.write_text(replace_section(path.read_text(), heading, section(data, command)))
         print(f"\nwritten to {rel(path)} in {duration / 60:.1f} min")
     else:
         print(f"\n(quick run: {duration:.0f} s; nothing written, pass --results PATH to keep it)")

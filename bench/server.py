@@ -79,6 +79,8 @@ class Server:
     workdir: Path
     template_db: Path | None
     port: int = field(default_factory=free_port)
+    #: The address it listens on ("0.0.0.0": also a network namespace's client, bench/netns.py).
+    host: str = "127.0.0.1"
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     command: str = ""
@@ -113,7 +115,7 @@ class Server:
             "serve.py",
             self.contender.app,
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
             "--ws",

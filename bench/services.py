@@ -11,7 +11,7 @@ import subprocess
 import time
 from typing import Any
 
-from supervise import spawn
+from supervise import forget, spawn
 
 #: The Redis the Redis-layer runs use: a private redis-server started by the benchmark (so that
 #: INFO commandstats counts only the benchmark's commands), or with --shared-redis this one.
@@ -19,6 +19,8 @@ SHARED_REDIS = ("127.0.0.1", 6379)
 REDIS: list[Any] = list(SHARED_REDIS)
 #: The Redis database the benchmark's layers use (flushed before each Redis run).
 REDIS_DB = 9
+#: The private redis-server's process and command line, once started.
+_private: list[Any] = []
 
 
 def free_port() -> int:
@@ -50,20 +52,60 @@ def start_private_redis() -> str:
     if binary is None:
         return f"the shared Redis at {REDIS[0]}:{REDIS[1]} (no redis-server on PATH)"
     port = free_port()
-    spawn(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+    ]
+    _private[:] = [spawn(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), command]
     REDIS[:] = ["127.0.0.1", port]
-    deadline = time.monotonic() + 10
+    if _wait_for_redis(10.0):
+        return f"a private `redis-server --port {port} --save '' --appendonly no`"
+    REDIS[:] = list(SHARED_REDIS)
+    _private.clear()
+    return f"the shared Redis at {REDIS[0]}:{REDIS[1]} (the private redis-server did not start)"
+
+
+def _wait_for_redis(timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError):
             if redis_command("PING") == [b"+PONG"]:
-                return f"a private `redis-server --port {port} --save '' --appendonly no`"
-        time.sleep(0.05)
-    REDIS[:] = list(SHARED_REDIS)
-    return f"the shared Redis at {REDIS[0]}:{REDIS[1]} (the private redis-server did not start)"
+                return True
+        time.sleep(0.02)
+    return False
+
+
+def private_redis() -> bool:
+    """Whether the Redis in use is the private redis-server (which a run may stop)."""
+    return bool(_private) and list(REDIS) != list(SHARED_REDIS)
+
+
+def stop_private_redis() -> None:
+    """Stop the private redis-server at once (SIGKILL: no persistence, every key is gone), as
+    a crashed or restarted Redis without persistence; :func:`start_private_redis_again`
+    starts it on the same port."""
+    if not _private:
+        raise RuntimeError("no private redis-server to stop")
+    process = _private[0]
+    process.kill()
+    process.wait(10)
+    forget(process)
+
+
+def start_private_redis_again(timeout: float = 10.0) -> None:
+    """Start the private redis-server again, on its port, empty; wait until it answers."""
+    if not _private:
+        raise RuntimeError("no private redis-server to start")
+    _private[0] = spawn(_private[1], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if not _wait_for_redis(timeout):
+        raise RuntimeError(f"the private redis-server did not answer in {timeout:g} s")
 
 
 def redis_available() -> str | None:

@@ -10,8 +10,11 @@ deployment does (web worker, Celery task, management command).
 Save k (k = 1, 2, ...) writes ``seq=k`` (``k x --stride + --phase`` with those options, so that
 several writers' seqs do not meet; ``--pk`` picks the item, made if missing), each in its own
 transaction (autocommit); after its commit the line ``<k> <time.monotonic()>`` goes to stdout
-(CLOCK_MONOTONIC: the driver's clock too). The line ``stop`` on stdin (or its end) stops the
-saves; the writer then waits for its publisher (``flush_events``) and prints
+(CLOCK_MONOTONIC: the driver's clock too). A save the database refuses (PostgreSQL restarting:
+``OperationalError``, ``InterfaceError``) is not committed, so not an event: the line
+``failed <k> <time.monotonic()>`` goes to stdout, the connection is closed (Django opens a new one
+on the next query) and save k is tried again 50 ms later. The line ``stop`` on stdin (or its end)
+stops the saves; the writer then waits for its publisher (``flush_events``) and prints
 ``flushed <last k> <ok>``.
 
     python restart_writer.py --rate 5
@@ -39,6 +42,7 @@ def main() -> int:
     django.setup()
     from benchapp.models import Item
     from benchapp.views import ITEM_PK
+    from django.db import DatabaseError, InterfaceError, connection
     from sms_site import serializers  # noqa: F401  (registers the stream, as the server does)
 
     from strawberry_model_subs import flush_events
@@ -60,12 +64,22 @@ def main() -> int:
     k = 0
     while not stop.is_set():
         k += 1
-        # An UPDATE of the existing row, as the trigger view does: post_save, created=False.
-        Item(pk=pk, name=f"item-{k}", seq=k * args.stride + args.phase).save()
+        try:
+            # An UPDATE of the existing row, as the trigger view does: post_save, created=False.
+            Item(pk=pk, name=f"item-{k}", seq=k * args.stride + args.phase).save()
+        except (DatabaseError, InterfaceError):
+            print(f"failed {k} {time.monotonic():.6f}", flush=True)
+            connection.close()
+            k -= 1
+            stop.wait(0.05)
+            continue
         print(f"{k} {time.monotonic():.6f}", flush=True)
         delay = started + k / args.rate - time.monotonic()
         if delay > 0:
             stop.wait(delay)
+        elif delay < -1.0:
+            # Behind by more than a second (an outage): go on at the rate, not in a burst.
+            started = time.monotonic() - k / args.rate
     ok = flush_events(timeout=args.flush_timeout)
     print(f"flushed {k} {int(bool(ok))}", flush=True)
     return 0 if ok else 1
