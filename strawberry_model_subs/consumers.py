@@ -58,6 +58,20 @@ REJECTED_CLOSE_CODE = 4403
 FRAME_TOO_LARGE_CLOSE_CODE = 1009
 
 
+def _once_listening(
+    listen: asyncio.Future[None], receive: Callable[[], Awaitable[dict[str, Any]]]
+) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """``receive``, once ``listen`` is done."""
+
+    async def receive_once_listening() -> dict[str, Any]:
+        if not listen.done():
+            # Shielded: the consumer's end cancels this wait, not the future its name sets.
+            await asyncio.shield(listen)
+        return await receive()
+
+    return receive_once_listening
+
+
 class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     """Serves graphql-transport-ws, graphql-ws and the stream protocol on one websocket route.
 
@@ -92,6 +106,10 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
     _ending: asyncio.Future[None] | None = None
     #: The timer that closes the connection when its credential expires (see ``auth``).
     _expiry: asyncio.TimerHandle | None = None
+    #: A typed socket's layer channel is received from once this is done (see
+    #: ``channel_receive``): when its name is first read after Channels set it up.
+    _listen: asyncio.Future[None] | None = None
+    _channel_receive: Callable[[], Awaitable[dict[str, Any]]]
 
     def __init__(
         self,
@@ -125,18 +143,42 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     @channel_receive.setter
     def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
+        typed = bool(self.scope.get("subprotocols"))
         if not is_process_local(self.channel_layer):
-            self._channel_receive = resilient(receive)
-        elif self.scope.get("subprotocols"):
-            # The in-memory layer's receive neither fails nor loses a cancellation: it is kept as
-            # it is (the wrapper costs a task per socket).
-            self._channel_receive = receive
-        else:
+            receive = resilient(receive)
+        elif not typed:
             # A stream socket on the in-memory layer is reached directly (its control operations
             # through control.register_session): its layer channel would never carry a message,
             # and listening costs a queue per socket plus, on every receive of every channel, a
             # scan of all the queues (InMemoryChannelLayer), quadratic in the sockets.
             self._channel_receive = never_receive
+            return
+        # (The in-memory layer's receive neither fails nor loses a cancellation: it is kept as it
+        # is, the wrapper costs a task per socket.)
+        if typed:
+            # Nothing of the library's reaches a typed socket through its layer channel, but a
+            # user's resolver may (Strawberry's listen_to_channel, a group of the consumer's):
+            # each reads channel_name to join a group or to give the name out. Listening waits
+            # for that first read: until then it costs no queue, no buffer in channels_redis
+            # and, on the in-memory layer, no scan of every channel's queue per connection.
+            # Channels has just read the name, to make ``receive``: later reads count.
+            self._listen = asyncio.get_running_loop().create_future()
+            receive = _once_listening(self._listen, receive)
+        self._channel_receive = receive
+
+    # Channels sets the layer channel's name once (AsyncConsumer.__call__); reading it is what a
+    # typed socket's listening waits for (see channel_receive).
+    @property
+    def channel_name(self) -> str:
+        """This socket's channel in the channel layer."""
+        listen, self._listen = self._listen, None
+        if listen is not None and not listen.done():
+            listen.set_result(None)
+        return self._channel_name
+
+    @channel_name.setter
+    def channel_name(self, name: str) -> None:
+        self._channel_name = name
 
     async def connect(self) -> None:
         """Refuse a handshake from an origin not allowed; hand a subprotocol socket to
