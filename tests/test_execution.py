@@ -1,12 +1,17 @@
-"""Telling control operations from other requests, with a bounded cache."""
+"""Telling control operations from other requests, with a bounded cache; running one, its
+document parsed and validated once."""
 
 from __future__ import annotations
 
 import pytest
+import strawberry
+from graphql import ValidationRule
+from strawberry.extensions import AddValidationRules
 
-from strawberry_model_subs import execution
-from strawberry_model_subs.execution import operation_kind
+from strawberry_model_subs import execution, subscription_type
+from strawberry_model_subs.execution import execute_once, operation_kind
 from strawberry_model_subs.testing import control_document
+from tests.testapp.schema import Query
 
 
 @pytest.mark.parametrize(
@@ -39,3 +44,60 @@ def test_long_documents_are_not_cached() -> None:
     assert execution._cached_kind.cache_info().currsize == 0
     assert operation_kind(control_document("products"), None) == "control"
     assert execution._cached_kind.cache_info().currsize == 1
+
+
+class CountingRule(ValidationRule):
+    """Counts the documents validated."""
+
+    validated = 0
+
+    def enter_document(self, *_: object) -> None:
+        CountingRule.validated += 1
+
+
+@pytest.fixture
+def counting_schema() -> strawberry.Schema:
+    CountingRule.validated = 0
+    return strawberry.Schema(
+        query=Query,
+        subscription=subscription_type(),
+        extensions=[lambda: AddValidationRules([CountingRule])],
+    )
+
+
+CONTROL_VARIABLES = {"operation": "SUBSCRIBE", "action": "UPDATE", "channelId": "not-one"}
+
+
+async def test_a_control_document_is_parsed_and_validated_once(
+    counting_schema: strawberry.Schema,
+) -> None:
+    document = control_document("products")
+    answers = [
+        await execute_once(counting_schema, document, CONTROL_VARIABLES, None, {}) for _ in range(3)
+    ]
+    assert CountingRule.validated == 1
+    for answer in answers:
+        assert answer.errors is None
+        assert answer.data is not None
+        assert answer.data["productSubscription"]["ok"] is False
+        assert "channelId 'not-one' is malformed" in answer.data["productSubscription"]["error"]
+
+
+async def test_an_invalid_control_document_answers_its_errors_every_time(
+    counting_schema: strawberry.Schema,
+) -> None:
+    document = control_document("products").replace("ok error", "ok error nothing")
+    for _ in range(2):
+        answer = await execute_once(counting_schema, document, CONTROL_VARIABLES, None, {})
+        assert answer.errors is not None
+        (error,) = answer.errors
+        assert error.message.startswith("Cannot query field 'nothing' on type")
+
+
+async def test_other_documents_are_validated_every_time(
+    counting_schema: strawberry.Schema,
+) -> None:
+    for _ in range(2):
+        result = await counting_schema.execute("{ __typename }")
+        assert result.errors is None
+    assert CountingRule.validated == 2
