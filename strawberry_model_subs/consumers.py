@@ -38,6 +38,7 @@ from .control import (
     reply_message,
     unregister_session,
 )
+from .execution import prepared_schema
 from .frames import connect_frame
 from .hub import Hub, get_hub
 from .layers import is_process_local, never_receive, resilient
@@ -126,7 +127,10 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         self.ping_timeout = ping_timeout
         self.user = anonymous()
         super().__init__(
-            schema, keep_alive=keep_alive, keep_alive_interval=keep_alive_interval, **kwargs
+            prepared_schema(schema),
+            keep_alive=keep_alive,
+            keep_alive_interval=keep_alive_interval,
+            **kwargs,
         )
         # After Strawberry's constructor, which from 0.335 sets an empty allowed_origins of its
         # own (0.334 takes no such argument: it is not passed on).

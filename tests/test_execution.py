@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import pytest
 import strawberry
+from channels.routing import URLRouter
+from django.urls import path
 from graphql import ValidationRule
 from strawberry.extensions import AddValidationRules
 
 from strawberry_model_subs import execution, subscription_type
+from strawberry_model_subs.consumers import GraphQLWSConsumer
 from strawberry_model_subs.execution import execute_once, operation_kind
-from strawberry_model_subs.testing import control_document
+from strawberry_model_subs.testing import TypedClient, control_document
 from tests.testapp.schema import Query
 
 
@@ -100,4 +103,18 @@ async def test_other_documents_are_validated_every_time(
     for _ in range(2):
         result = await counting_schema.execute("{ __typename }")
         assert result.errors is None
+    assert CountingRule.validated == 2
+
+
+async def test_a_typed_subscription_document_is_validated_once_for_all_sockets(
+    counting_schema: strawberry.Schema,
+) -> None:
+    application = URLRouter([path("ws", GraphQLWSConsumer.as_asgi(schema=counting_schema))])
+    document = "subscription { productChanged { action data { name } } }"
+    for _ in range(3):
+        async with TypedClient(application, "/ws") as client:
+            await client.subscribe(document, stream="products")
+    assert CountingRule.validated == 1
+    async with TypedClient(application, "/ws") as client:
+        await client.subscribe("subscription { productChanged { action } }", stream="products")
     assert CountingRule.validated == 2
