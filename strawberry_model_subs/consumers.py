@@ -46,6 +46,7 @@ from .origins import handshake_headers, normalize_allowed_origins, normalize_ori
 from .outbox import Outbox
 from .permissions import anonymous, user_key
 from .stream_handler import StreamHandler
+from .transports import abort_connection
 from .ws_protocols import GraphQLWSHandler, PingingGraphQLTransportWSHandler
 
 if TYPE_CHECKING:
@@ -57,6 +58,9 @@ logger = logging.getLogger(__name__)
 REJECTED_CLOSE_CODE = 4403
 #: Close code of a subscription-protocol socket that sent a frame over MAX_FRAME_SIZE (RFC 6455).
 FRAME_TOO_LARGE_CLOSE_CODE = 1009
+#: Seconds a close may wait for the socket to take its close frame before the connection is
+#: aborted (a peer that stopped reading: see ``transports``).
+CLOSE_TIMEOUT = 5.0
 
 
 def _once_listening(
@@ -331,11 +335,16 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         await super().send(text_data, bytes_data, close)
 
     async def close(self, code: int | bool | None = None, reason: str | None = None) -> None:
-        """Close (or refuse the handshake) once; later closes are dropped (see :meth:`send`)."""
+        """Close (or refuse the handshake) once; later closes are dropped (see :meth:`send`).
+        A close that does not go out within :data:`CLOSE_TIMEOUT` (a peer that stopped
+        reading takes not even the close frame) aborts the connection (see ``transports``)."""
         if self.closed:
             return
         self.closed = True
-        await super().close(code, reason)
+        try:
+            await asyncio.wait_for(super().close(code, reason), CLOSE_TIMEOUT)
+        except asyncio.TimeoutError:
+            abort_connection(self.base_send, CLOSE_TIMEOUT)
 
     def operation_outbox(self) -> Outbox:
         """The send queue of this connection's typed subscriptions (see ``shared``)."""

@@ -23,7 +23,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 SECRET_KEY = "test-secret-key-not-for-production"
 DEBUG = False
 # Explicit hosts, so that AllowedHostsOriginValidator (the /ws-origin-checked route) refuses others.
-ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver"]
+# SMS_HOST: a server of an e2e test on a host of its own (tests/e2e/netns.py) is reached there.
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "[::1]", "testserver", os.environ.get("SMS_HOST", "")]
 USE_TZ = True
 TIME_ZONE = "UTC"
 

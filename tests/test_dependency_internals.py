@@ -27,6 +27,9 @@ these, a test here fails and names what changed, before any behaviour test fails
   ``cross_web.HTTPException`` and the GraphiQL line ``subscriptions_path`` rewrites.
 * channels_redis and redis-py: ``decode_hosts``, ``create_pool``, the layers' ``hosts``,
   ``_kwargs`` and ``brpop_timeout`` (``layers``, ``publisher``).
+* Channels' session middleware keeps the ``send`` it wraps as ``real_send``, and uvicorn's
+  websocket protocol holds its asyncio ``transport`` and hands the app its bound ``send``
+  (``transports``: the abort of a peer that takes not even the close frame).
 """
 
 from __future__ import annotations
@@ -849,3 +852,32 @@ def test_redis_py_times_a_read_out_with_the_exception_the_library_expects() -> N
 
     assert is_benign_timeout(RedisTimeout("Timeout reading from socket"))
     assert not is_benign_timeout(json.JSONDecodeError("x", "", 0))
+
+
+def test_the_send_wrappers_and_the_protocol_transports_aborts_reach_are_there() -> None:
+    # transports.transport_abort: Channels' session middleware keeps the send it wraps as
+    # ``real_send``; uvicorn's websocket protocols hand the app a bound ``send`` and hold the
+    # asyncio transport as ``transport``.
+    from channels.sessions import InstanceSessionWrapper
+    from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+    from strawberry_model_subs.transports import transport_abort
+
+    source = inspect.getsource(InstanceSessionWrapper.__init__)
+    assert "self.real_send = send" in source, "channels' session wrapper keeps no real_send"
+    assert "self.transport" in inspect.getsource(WebSocketsSansIOProtocol.connection_made)
+    assert "self.send)" in inspect.getsource(WebSocketsSansIOProtocol.run_asgi)
+
+    class Transport:
+        aborted = False
+
+        def abort(self) -> None:
+            Transport.aborted = True
+
+    protocol = WebSocketsSansIOProtocol.__new__(WebSocketsSansIOProtocol)
+    protocol.transport = Transport()  # type: ignore[assignment]
+    wrapper = InstanceSessionWrapper({"type": "websocket", "cookies": {}}, protocol.send)
+    abort = transport_abort(wrapper.send)
+    assert abort is not None
+    abort()
+    assert Transport.aborted

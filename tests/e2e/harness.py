@@ -6,6 +6,7 @@ through its GraphQL mutations over HTTP, and read frames from real websockets (`
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -78,6 +79,12 @@ class LiveServer:
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    #: The address it listens on and clients connect to, and what its command runs under
+    #: (``ip netns exec NAME``: a server on a host of its own, see ``netns``).
+    host: str = "127.0.0.1"
+    prefix: tuple[str, ...] = ()
+    #: Library settings of the server (``SMS_SETTINGS``).
+    settings: dict[str, Any] = field(default_factory=dict)
     _log_file: IO[bytes] | None = None
 
     @property
@@ -90,11 +97,11 @@ class LiveServer:
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
+        return f"ws://{self.host}:{self.port}/ws"
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -103,6 +110,9 @@ class LiveServer:
         env.pop("SMS_CHANNEL_LAYER", None)
         env.pop("SMS_DATABASE", None)
         env["PYTHONUNBUFFERED"] = "1"
+        if self.settings:
+            env["SMS_SETTINGS"] = json.dumps(self.settings)
+        env["SMS_HOST"] = self.host
         return env
 
     def migrate(self) -> None:
@@ -120,12 +130,13 @@ class LiveServer:
         self._log_file = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [
+                *self.prefix,
                 sys.executable,
                 "-m",
                 "uvicorn",
                 "tests.testapp.asgi:application",
                 "--host",
-                "127.0.0.1",
+                self.host,
                 "--port",
                 str(self.port),
                 "--ws",
