@@ -341,10 +341,19 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         if self.closed:
             return
         self.closed = True
+        # Not asyncio.wait_for: before Python 3.12 it swallows a cancellation that comes as the
+        # close completes (a consumer being stopped would then run on).
+        closing = asyncio.ensure_future(super().close(code, reason))
         try:
-            await asyncio.wait_for(super().close(code, reason), CLOSE_TIMEOUT)
-        except asyncio.TimeoutError:
+            done, _ = await asyncio.wait({closing}, timeout=CLOSE_TIMEOUT)
+        except asyncio.CancelledError:
+            closing.cancel()
+            raise
+        if not done:
+            closing.cancel()
             abort_connection(self.base_send, CLOSE_TIMEOUT)
+        else:
+            closing.result()
 
     def operation_outbox(self) -> Outbox:
         """The send queue of this connection's typed subscriptions (see ``shared``)."""
