@@ -311,6 +311,8 @@ class Socket(asyncio.Protocol):
             transport.close()
 
     def send_json(self, message: dict[str, Any]) -> None:
+        if self.ws.state is not State.OPEN:
+            return  # closing: a server ping that crossed the close needs no pong
         self.ws.send_text(json.dumps(message).encode())
         self.flush()
 

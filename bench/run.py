@@ -7,8 +7,8 @@ are triggered one at a time by an HTTP POST; then, at one size, a sustained-rate
 5% stalled readers; at the smallest size, connect/disconnect cycles for the leak check. The tables
 go to the console and, with the exact commands, to bench/RESULTS.md.
 
-    python bench/run.py                         # the default run (about 15 minutes)
-    python bench/run.py --quick                 # a one-minute smoke run (prints only)
+    python bench/run.py                         # the default run (about 20 minutes)
+    python bench/run.py --quick                 # a smoke run under 2 minutes (prints only)
     python bench/run.py --only bare,sms-stream --sizes 100,1000 --events 10
     python bench/run.py --profile sms-stream,sms-gtws   # py-spy profiles: bench/PROFILE.md
     python bench/run.py --write-path-only       # only the write-path table (bench/write_path.py)
@@ -99,7 +99,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--events", type=int, default=5, help="at least this many events per N")
     parser.add_argument("--only", help="comma-separated contenders (the bare limit is added)")
     parser.add_argument("--skip", help="comma-separated contenders to leave out")
-    parser.add_argument("--quick", action="store_true", help="a one-minute smoke run")
+    parser.add_argument("--quick", action="store_true", help="a smoke run, under 2 minutes")
     parser.add_argument(
         "--frames-target", type=int, default=30000, help="more events per N up to these frames"
     )
