@@ -55,6 +55,12 @@ def _kind(query: str, operation_name: str | None, control_fields: frozenset[str]
         document = parse(query, no_location=True)
     except GraphQLError:
         return "other"
+    return _kind_of(document, operation_name, control_fields)
+
+
+def _kind_of(
+    document: DocumentNode, operation_name: str | None, control_fields: frozenset[str]
+) -> OperationKind:
     operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if operation_name is not None:
         operations = [o for o in operations if o.name and o.name.value == operation_name]
@@ -71,14 +77,12 @@ def _kind(query: str, operation_name: str | None, control_fields: frozenset[str]
 _cached_kind = lru_cache(maxsize=256)(_kind)
 
 
-def is_library_subscription(query: str, operation_name: str | None) -> bool:
-    """Whether ``query`` is a subscription whose root fields are all the library's: control
+def is_library_subscription(document: DocumentNode, operation_name: str | None) -> bool:
+    """Whether ``document`` is a subscription whose root fields are all the library's: control
     fields (``{name}Subscription``) and typed ones (``{name}Changed``)."""
     fields = frozenset(name for r in registrations() for name in (r.control_field, r.changed_field))
-    # _kind says "control" when every root field of a subscription is among those given.
-    if len(query) > _CACHED_QUERY_LENGTH:
-        return _kind(query, operation_name, fields) == "control"
-    return _cached_kind(query, operation_name, fields) == "control"
+    # _kind_of says "control" when every root field of a subscription is among those given.
+    return _kind_of(document, operation_name, fields) == "control"
 
 
 #: The library's subscription documents parsed and validated, by schema, text and parse
@@ -128,8 +132,7 @@ class DocumentCache(SchemaExtension):
         key, document, errors = self._key, context.graphql_document, context.pre_execution_errors
         if hit is not None or key is None or document is None or errors is None:
             return
-        assert context.query is not None  # a key is made only for a query
-        if not is_library_subscription(context.query, context.operation_name):
+        if not is_library_subscription(document, context.operation_name):
             return
         if len(_prepared) >= _PREPARED_SIZE:
             del _prepared[next(iter(_prepared))]

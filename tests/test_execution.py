@@ -106,6 +106,7 @@ async def test_other_documents_are_validated_every_time(
     assert CountingRule.validated == 2
 
 
+@pytest.mark.django_db(transaction=True)  # Channels closes old connections as a socket ends
 async def test_a_typed_subscription_document_is_validated_once_for_all_sockets(
     counting_schema: strawberry.Schema,
 ) -> None:

@@ -42,6 +42,9 @@ class Subscription:
 schema = strawberry.Schema(query=Query, subscription=Subscription)
 application = URLRouter([path("ws", GraphQLWSConsumer.as_asgi(schema=schema))])
 
+# Channels closes the thread's old database connections when a socket ends.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 async def test_a_subscription_that_listens_to_a_group_gets_its_messages() -> None:
     async with TypedClient(application, "/ws") as client:
