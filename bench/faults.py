@@ -60,7 +60,7 @@ from client import RunError, raise_open_files_limit
 from report import TARGET_HEADERS, opening, table, verdict
 from restarts import SMS, Conn, Sub, Writer, env_of, open_all, prepare_database, sigkill
 from server import Server
-from soak import WRITERS, SoakSub
+from soak import WRITERS, SoakSub, rss_kib
 from supervise import rel, workspace
 from websockets.uri import parse_uri
 
@@ -453,13 +453,6 @@ async def kill_fault(
         "recovered_s": recovered,
         "detail": error or f"{len(moved)} subscribers reconnected and resubscribed in {took:.1f} s",
     }
-
-
-def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 # -- the run -----------------------------------------------------------------------------------

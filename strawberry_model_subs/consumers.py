@@ -151,28 +151,25 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
 
     @channel_receive.setter
     def channel_receive(self, receive: Callable[[], Awaitable[dict[str, Any]]]) -> None:
-        typed = bool(self.scope.get("subprotocols"))
-        if not is_process_local(self.channel_layer):
-            receive = resilient(receive)
-        elif not typed:
+        local = is_process_local(self.channel_layer)
+        if not self.scope.get("subprotocols"):
             # A stream socket on the in-memory layer is reached directly (its control operations
             # through control.register_session): its layer channel would never carry a message,
             # and listening costs a queue per socket plus, on every receive of every channel, a
             # scan of all the queues (InMemoryChannelLayer), quadratic in the sockets.
-            self._channel_receive = never_receive
+            self._channel_receive = never_receive if local else resilient(receive)
             return
-        # (The in-memory layer's receive neither fails nor loses a cancellation: it is kept as it
-        # is, the wrapper costs a task per socket.)
-        if typed:
-            # Nothing of the library's reaches a typed socket through its layer channel, but a
-            # user's resolver may (Strawberry's listen_to_channel, a group of the consumer's):
-            # each reads channel_name to join a group or to give the name out. Listening waits
-            # for that first read: until then it costs no queue, no buffer in channels_redis
-            # and, on the in-memory layer, no scan of every channel's queue per connection.
-            # Channels has just read the name, to make ``receive``: later reads count.
-            self._listen = asyncio.get_running_loop().create_future()
-            receive = _once_listening(self._listen, receive)
-        self._channel_receive = receive
+        # Nothing of the library's reaches a typed socket through its layer channel, but a
+        # user's resolver may (Strawberry's listen_to_channel, a group of the consumer's): each
+        # reads channel_name to join a group or to give the name out. Listening waits for that
+        # first read: until then it costs no queue, no buffer in channels_redis and, on the
+        # in-memory layer, no scan of every channel's queue per connection. Channels has just
+        # read the name, to make ``receive``: later reads count. (The in-memory layer's receive
+        # neither fails nor loses a cancellation: it is kept as it is.)
+        self._listen = asyncio.get_running_loop().create_future()
+        self._channel_receive = _once_listening(
+            self._listen, receive if local else resilient(receive)
+        )
 
     # Channels sets the layer channel's name once (AsyncConsumer.__call__); reading it is what a
     # typed socket's listening waits for (see channel_receive).
