@@ -42,6 +42,7 @@ from .execution import prepared_schema
 from .frames import connect_frame
 from .hub import Hub, get_hub
 from .layers import is_process_local, never_receive, resilient
+from .mailbox import Mailbox
 from .origins import handshake_headers, normalize_allowed_origins, normalize_origin, origin_allowed
 from .outbox import Outbox
 from .permissions import anonymous, user_key
@@ -139,6 +140,9 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         # After Strawberry's constructor, which from 0.335 sets an empty allowed_origins of its
         # own (0.334 takes no such argument: it is not passed on).
         self.allowed_origins = normalize_allowed_origins(allowed_origins)
+        # Strawberry's protocol queue, read by its handler alone (put_nowait, get): an
+        # asyncio.Queue on every socket is 3 KB of idle memory.
+        self.message_queue = Mailbox()  # type: ignore[assignment]
 
     # Channels sets ``channel_receive`` to the layer's receive for this socket's channel and
     # lets an exception from it end the consumer: one Redis outage would drop every socket.
@@ -213,8 +217,7 @@ class GraphQLWSConsumer(StrawberryGraphQLWSConsumer):
         self._arm(identity)
         await self._hold()
         self.stream = StreamHandler(self.schema, get_hub(), self.user, self)
-        # Strawberry's protocol queue is never used by a stream socket: an asyncio.Queue per
-        # socket is 3 KB of idle memory.
+        # Strawberry's protocol queue is never used by a stream socket.
         del self.message_queue
         register_session(self.channel_name, self.stream.session)
         await self.send(text_data=connect_frame(channel_id_for(self.channel_name)))

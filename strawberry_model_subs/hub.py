@@ -292,6 +292,14 @@ class Hub:
         this process. When the caller is cancelled meanwhile it holds nothing: the join completes
         in the background and is undone.
         """
+        if self.refs[stream] > 0 and not self._lock.locked() and self._receiving():
+            # Already a member, and no join or leave under way: nothing to await, so no task
+            # (the common case of a subscribe: one task and shield fewer per subscriber).
+            self.refs[stream] += 1
+            if sink is not None:
+                action, pk, where = key
+                self.add(sink, stream, action, pk, fields, where)
+            return
         task = self._detach(self._join(stream, sink, key, fields))
         try:
             await asyncio.shield(task)
@@ -310,7 +318,13 @@ class Hub:
     async def leave(self, stream: str) -> None:
         """Drop one reference on ``stream``; the last one leaves its group, and when no stream is
         left the receive loop is told to stop. Completes even when the caller is cancelled."""
+        if self.refs[stream] > 1 and not self._lock.locked():
+            self.refs[stream] -= 1  # not the last reference: no group to leave, nothing to await
+            return
         await asyncio.shield(self._detach(self._leave(stream)))
+
+    def _receiving(self) -> bool:
+        return self.task is not None and not self.task.done()
 
     @contextlib.asynccontextmanager
     async def subscribed(self, stream: str, sink: Sink, key: Key) -> AsyncIterator[None]:

@@ -30,6 +30,19 @@ class Outbox:
         outbox.push('{"stream": "products", "payload": {...}}')
     """
 
+    # One per socket: slots keep an idle one to its fields.
+    __slots__ = (
+        "_close",
+        "_closing",
+        "_drain_task",
+        "_max_queue",
+        "_send",
+        "_suspended",
+        "closed",
+        "frames",
+        "loop",
+    )
+
     def __init__(
         self,
         send: Callable[[str], Coroutine[Any, Any, None]],

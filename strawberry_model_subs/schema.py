@@ -19,7 +19,7 @@ from strawberry.utils.str_converters import to_camel_case
 from .auth import Refreshable, Rejected
 from .conf import get_settings
 from .control import ControlRequest, apply_control
-from .cursors import parse_cursor
+from .cursors import Cursor, parse_cursor
 from .events import Action, Event, Operation
 from .exceptions import (
     ConfigurationError,
@@ -29,12 +29,12 @@ from .exceptions import (
     RegistrationError,
 )
 from .filters import Where, compile_where, where_spec
-from .hub import get_hub
+from .hub import Hub, Key, Sink, get_hub
 from .permissions import allowed_fields, check_subscribe, request_of, request_user, user_key
 from .registry import Registration, registration_for_serializer, registrations
 from .replay import acurrent_cursor
 from .shared import DIRECT, DirectSink, shared_operation
-from .typed import EventQueue, changed_events, direct_events, resumed
+from .typed import EventQueue, HeldEvents, NoEvents, changed_events, direct_events, held, resumed
 
 
 @strawberry.type(description="The answer to a control operation.")
@@ -288,6 +288,14 @@ def selected_data_fields(registration: Registration, info: strawberry.Info) -> l
     return names
 
 
+async def _resumed(hub: Hub, stream: str, key: Key, sink: Sink, cursor: Cursor) -> HeldEvents:
+    """:func:`~strawberry_model_subs.typed.resumed`, its cursor errors as GraphQL errors."""
+    try:
+        return await resumed(hub, stream, key, sink, cursor)
+    except CursorError as exc:
+        raise GraphQLError(str(exc), extensions={"code": exc.code}) from None
+
+
 def _changed_resolver(registration: Registration) -> Any:
     # A coroutine returning the stream, not an async generator: a bad id is then an error of the
     # subscription's creation, which the protocols answer with their `error` message.
@@ -309,22 +317,26 @@ def _changed_resolver(registration: Registration) -> Any:
         except ControlError as exc:
             raise GraphQLError(str(exc)) from None
         key = (action, pk, compiled)
+        hub, stream = get_hub(), registration.stream
         target = DIRECT.get()
-        shared = target is not None and get_settings().SHARE_TYPED_EXECUTION
+        if target is None or not get_settings().SHARE_TYPED_EXECUTION:
+            if cursor is None:
+                return changed_events(hub, stream, key, user)
+            return await _resumed(hub, stream, key, EventQueue(user), cursor)
+        sink = DirectSink(user, target, shared_operation(info.schema, target))
         if cursor is not None:
-            sink: Any = (
-                DirectSink(user, target, shared_operation(info.schema, target))
-                if shared and target is not None
-                else EventQueue(user)
-            )
-            try:
-                return await resumed(get_hub(), registration.stream, key, sink, cursor)
-            except CursorError as exc:
-                raise GraphQLError(str(exc), extensions={"code": exc.code}) from None
-        if shared and target is not None:
-            sink = DirectSink(user, target, shared_operation(info.schema, target))
-            return direct_events(get_hub(), registration.stream, key, sink)
-        return changed_events(get_hub(), registration.stream, key, user)
+            events = await _resumed(hub, stream, key, sink, cursor)
+        elif target.holdable:
+            events = await held(hub, stream, key, sink)
+        else:
+            return direct_events(hub, stream, key, sink)
+        if not target.holdable:
+            return events
+        # The hub holds the subscription and the sink writes its frames: the operation's task
+        # ends with this empty stream (the handler sends no ``complete``), and the operation's
+        # end drops the subscription.
+        target.hold(events.aclose)
+        return NoEvents()
 
     resolve.__annotations__ = {
         "info": strawberry.Info,

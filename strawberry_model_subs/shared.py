@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import weakref
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -46,7 +47,7 @@ logger = logging.getLogger(__name__)
 RECENT_PAYLOADS = 256
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class DirectTarget:
     """Where the operation running in this task writes its frames (made by the handlers, which
     turn ``active`` off the moment the operation ends: no frame for it is queued after that)."""
@@ -58,17 +59,38 @@ class DirectTarget:
     variables: dict[str, Any] | None
     operation_name: str | None
     outbox: Outbox
+    #: Called by :meth:`hold`, when the handler can let the operation's task end once the
+    #: hub holds the subscription (None: the task holds it, and :meth:`hold` must not be used).
+    on_hold: Callable[[], None] | None = None
     active: bool = True
     #: Every frame of the operation starts with it (its id and type): the payload follows.
     prefix: str = field(init=False)
+    #: What drops the subscription the hub holds for the operation (see :meth:`hold`).
+    release: Callable[[], Awaitable[None]] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.prefix = f'{{"id":{dumps(self.operation_id)},"type":"{self.message_type}","payload":'
 
-    def end(self) -> None:
-        """The operation is over: queue nothing more, and drop what is queued for it."""
+    @property
+    def holdable(self) -> bool:
+        """Whether the subscription may outlive the operation's task (see :meth:`hold`)."""
+        return self.on_hold is not None
+
+    def hold(self, release: Callable[[], Awaitable[None]]) -> None:
+        """The hub holds the operation's subscription, its sink writing the frames: the
+        operation's task may end (no task, coroutine or executor is kept per subscription),
+        and ``release`` drops the subscription when the operation ends (:meth:`end`)."""
+        assert self.on_hold is not None, "hold() on a target whose handler cannot hold"
+        self.release = release
+        self.on_hold()
+
+    def end(self) -> Awaitable[None] | None:
+        """The operation is over: queue nothing more, and drop what is queued for it. Returns
+        the release of a held subscription, for the caller to await (None: nothing held)."""
         self.active = False
         self.outbox.forget(self.prefix)
+        release, self.release = self.release, None
+        return None if release is None else release()
 
 
 #: The target of the operation whose task is running, or None outside GraphQLWSConsumer.

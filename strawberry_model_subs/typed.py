@@ -45,41 +45,69 @@ async def direct_events(hub: Hub, stream: str, key: Key, sink: Sink) -> AsyncGen
     yield  # type: ignore[misc]  # never reached: this makes the function a generator
 
 
-class ResumedEvents:
-    """The source stream of a typed subscription resumed from a cursor (see :func:`resumed`).
+class HeldEvents:
+    """The source stream of a typed subscription the hub already holds: resumed from a cursor
+    (see :func:`resumed`), or held for a handler that lets the operation's task end (see
+    :func:`held`).
 
     An async iterator rather than a generator: the subscription is held from the moment the
     resolver returns, and ``aclose()`` drops it even if no event was ever awaited (closing a
     generator that never started would not run its ``finally``).
     """
 
+    # One per typed subscription: slots, and the future made only when something waits on it.
+    __slots__ = ("_closed", "_waiter", "hub", "key", "queue", "sink", "stream")
+
     def __init__(self, hub: Hub, stream: str, key: Key, sink: Sink) -> None:
         self.hub, self.stream, self.key, self.sink = hub, stream, key, sink
         self.queue = sink.queue if isinstance(sink, EventQueue) else None
-        self._closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._closed = False
+        self._waiter: asyncio.Future[None] | None = None
 
-    def __aiter__(self) -> ResumedEvents:
+    def __aiter__(self) -> HeldEvents:
         return self
 
     async def __anext__(self) -> Event:
-        if self._closed.done():
+        if self._closed:
             raise StopAsyncIteration
         if self.queue is None:
             # Shared execution: the sink writes the frames; this only holds the subscription.
-            await asyncio.shield(self._closed)
+            if self._waiter is None:
+                self._waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._waiter)
             raise StopAsyncIteration
         return await self.queue.get()
 
     async def aclose(self) -> None:
         """Drop the subscription (once)."""
-        if self._closed.done():
+        if self._closed:
             return
-        self._closed.set_result(None)
+        self._closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
         self.hub.discard(self.sink, self.stream, *self.key)
         await self.hub.leave(self.stream)
 
 
-async def resumed(hub: Hub, stream: str, key: Key, sink: Sink, cursor: Cursor) -> ResumedEvents:
+async def held(hub: Hub, stream: str, key: Key, sink: Sink) -> HeldEvents:
+    """Subscribe ``sink`` (a shared execution's sink) to the live events of ``stream``: held
+    from the moment this returns, until the ``aclose()`` of what it returns."""
+    await hub.join(stream, sink, key)
+    return HeldEvents(hub, stream, key, sink)
+
+
+class NoEvents:
+    """The source stream of an operation whose subscription the hub holds (see
+    ``shared.DirectTarget.hold``): it ends at once, so the operation's task ends with it."""
+
+    def __aiter__(self) -> NoEvents:
+        return self
+
+    async def __anext__(self) -> Event:
+        raise StopAsyncIteration
+
+
+async def resumed(hub: Hub, stream: str, key: Key, sink: Sink, cursor: Cursor) -> HeldEvents:
     """Subscribe ``sink`` (an :class:`EventQueue`, or a shared execution's sink) from
     ``cursor``: the missed events are handed to it before this returns (see ``replay``); raises
     CursorExpired or CursorInvalid, holding nothing, when they cannot all be given."""
@@ -87,4 +115,4 @@ async def resumed(hub: Hub, stream: str, key: Key, sink: Sink, cursor: Cursor) -
     for event, fields in missed:
         sink.push(event, fields)
     hub.exclude(sink, stream, [event for event, _ in missed])
-    return ResumedEvents(hub, stream, key, sink)
+    return HeldEvents(hub, stream, key, sink)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
@@ -94,7 +94,9 @@ class DirectOperations:
 
     A target is made in its operation's own task (so no other operation sees it) and ended the
     moment the operation is cleaned up (complete, stop, a reused id, the connection's end), not
-    when its cancelled task gets round to its ``finally``.
+    when its cancelled task gets round to its ``finally``. A target the hub holds (see
+    ``DirectTarget.hold``) outlives its task, which then ends: until the operation is cleaned
+    up, nothing of the operation is kept but its target, its sink and the hub's entry.
     """
 
     view: Any
@@ -103,41 +105,55 @@ class DirectOperations:
         super().__init__(*args, **kwargs)
         self._targets: dict[str, DirectTarget] = {}
 
-    @contextlib.contextmanager
-    def _direct(
+    @contextlib.asynccontextmanager
+    async def _direct(
         self,
         operation_id: str,
         message_type: Literal["next", "data"],
         query: str,
         variables: dict[str, Any] | None,
         operation_name: str | None,
-    ) -> Iterator[None]:
-        """Run the block (the operation) with its target set, and end the target after."""
+        on_hold: Callable[[], None] | None = None,
+    ) -> AsyncIterator[None]:
+        """Run the block (the operation) with its target set, and end the target after unless
+        the hub holds it and the block ended without an error."""
         host = host_of(self.view)
         if host is None:
             yield
             return
         target = DirectTarget(
-            operation_id, message_type, query, variables, operation_name, host.operation_outbox()
+            operation_id,
+            message_type,
+            query,
+            variables,
+            operation_name,
+            host.operation_outbox(),
+            on_hold,
         )
-        self._end_direct(operation_id)
+        await self._end_direct(operation_id)
         self._targets[operation_id] = target
         DIRECT.set(target)
+        failed = True
         try:
             yield
+            failed = False
         finally:
-            self._end_direct(operation_id, target)
+            if failed or target.release is None:
+                await self._end_direct(operation_id, target)
 
-    def _end_direct(self, operation_id: str, target: DirectTarget | None = None) -> None:
-        """End the operation's target (only ``target``, when given: the id may be reused)."""
+    async def _end_direct(self, operation_id: str, target: DirectTarget | None = None) -> None:
+        """End the operation's target (only ``target``, when given: the id may be reused), and
+        drop the subscription the hub holds for it."""
         current = self._targets.get(operation_id)
         if current is not None and (target is None or current is target):
             del self._targets[operation_id]
-            current.end()
+            release = current.end()
+            if release is not None:
+                await release
 
     async def cleanup_operation(self, operation_id: str) -> None:
         """End the operation's direct target, then let the handler forget the operation."""
-        self._end_direct(operation_id)
+        await self._end_direct(operation_id)
         await super().cleanup_operation(operation_id)  # type: ignore[misc]  # the handler's
 
 
@@ -173,6 +189,10 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
     async def handle_connection_init(self, message: Any) -> None:
         """Acknowledge as Strawberry does, then start pinging if the view asks for it."""
         await super().handle_connection_init(message)
+        timeout = self.connection_init_timeout_task
+        if timeout is not None and timeout.done():
+            # Cancelled by the init: a finished task kept for the connection's life is memory.
+            self.connection_init_timeout_task = None
         host = self._host = host_of(self.view)
         if host is None or not host.ping_interval:
             return
@@ -201,9 +221,22 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
         self._timer = asyncio.get_running_loop().call_later(delay, self._ping)
 
     async def run_operation(self, operation: Any) -> None:
-        """Run the operation, its results written straight to the socket where shared."""
-        with self._direct(
-            operation.id, "next", operation.query, operation.variables, operation.operation_name
+        """Run the operation, its results written straight to the socket where shared. A
+        shared subscription the hub holds ends the task at once (see ``DirectTarget.hold``):
+        the operation, marked completed, sends no ``complete`` until the client ends it."""
+
+        def on_hold() -> None:
+            # Strawberry sends nothing more for a completed operation (its ``complete`` at the
+            # stream's end included) but keeps it, so ids and limits still count it.
+            operation.completed = True
+
+        async with self._direct(
+            operation.id,
+            "next",
+            operation.query,
+            operation.variables,
+            operation.operation_name,
+            on_hold,
         ):
             await super().run_operation(operation)
 
@@ -257,5 +290,5 @@ class GraphQLWSHandler(DirectOperations, BaseGraphQLWSHandler[Any, Any]):
         variables: dict[str, object] | None,
     ) -> None:
         """Stream the operation's results, written straight to the socket where shared."""
-        with self._direct(operation_id, "data", query, variables, operation_name):
+        async with self._direct(operation_id, "data", query, variables, operation_name):
             await super().handle_async_results(operation_id, query, operation_name, variables)

@@ -63,6 +63,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from strawberry_model_subs import SyncResolvers
 from strawberry_model_subs.consumers import GraphQLWSConsumer
+from strawberry_model_subs.mailbox import Mailbox
 from strawberry_model_subs.views import _GRAPHIQL_SUBSCRIPTION_URL, GraphQLView
 from strawberry_model_subs.ws_protocols import GraphQLWSHandler, PingingGraphQLTransportWSHandler
 
@@ -303,6 +304,24 @@ CALLS: list[tuple[type, str, str, str]] = [
         "iter_json",
         "self.ws_consumer.message_queue.get",
         "frames reach Strawberry's handlers through the consumer's message_queue",
+    ),
+    (
+        StrawberryGraphQLWSConsumer,
+        "receive",
+        "self.message_queue.put_nowait",
+        "the consumer's Mailbox (put_nowait, get) stands in for Strawberry's asyncio.Queue",
+    ),
+    (
+        StrawberryGraphQLWSConsumer,
+        "disconnect",
+        "self.message_queue.put_nowait",
+        "the consumer's Mailbox (put_nowait, get) stands in for Strawberry's asyncio.Queue",
+    ),
+    (
+        BaseGraphQLTransportWSHandler,
+        "handle_connection_init",
+        "self.connection_init_timeout_task.cancel",
+        "the init's timeout task is cancelled by the init, and then dropped by the handler",
     ),
     (
         ChannelsWebSocketAdapter,
@@ -563,6 +582,27 @@ def test_an_operation_keeps_the_attributes_run_operation_reads() -> None:
     }, f"{_where(Operation)} holds its arguments differently in {VERSIONS}: {read}"
 
 
+async def test_a_completed_operation_sends_nothing_more_and_stays_registered() -> None:
+    """ws_protocols marks an operation whose subscription the hub holds completed: Strawberry
+    then sends nothing for it (the ``complete`` at its stream's end included) and keeps it, so
+    its id and the subscription limit still count it until the client completes it."""
+    handler = BaseGraphQLTransportWSHandler(**_handler_kwargs(BaseGraphQLTransportWSHandler))
+    sent: list[Any] = []
+
+    async def send_message(message: Any) -> None:
+        sent.append(message)
+
+    handler.send_message = send_message  # type: ignore[method-assign]
+    operation = Operation(handler, "1", "subscription { ticks }", None, None)
+    handler.operations["1"] = operation
+    operation.completed = True
+    await operation.send_operation_message({"id": "1", "type": "complete"})
+    assert sent == [], f"{_where(Operation)} sends for a completed operation in {VERSIONS}"
+    assert "1" in handler.operations, (
+        f"{_where(Operation)} forgets a completed operation's id in {VERSIONS}"
+    )
+
+
 # --- Strawberry's channels consumer ------------------------------------------------------------
 
 
@@ -588,12 +628,14 @@ def test_the_strawberry_consumer_keeps_its_queue_and_run_task() -> None:
     init = StrawberryGraphQLWSConsumer.__init__
     connect = _method(StrawberryGraphQLWSConsumer, "connect")
     schema = _schema()
+    theirs = vars(StrawberryGraphQLWSConsumer(schema))
+    assert isinstance(theirs.get("message_queue"), asyncio.Queue), (
+        f"{_where(init)} no longer sets self.message_queue (an asyncio.Queue) in {VERSIONS}: "
+        "GraphQLWSConsumer replaces it with a Mailbox, and a stream socket deletes it"
+    )
     consumer = GraphQLWSConsumer(schema)
     state = vars(consumer)
-    assert isinstance(state.get("message_queue"), asyncio.Queue), (
-        f"{_where(init)} no longer sets self.message_queue (an asyncio.Queue) in {VERSIONS}: "
-        "a stream socket deletes it (GraphQLWSConsumer.connect)"
-    )
+    assert isinstance(state.get("message_queue"), Mailbox)
     assert state.get("run_task", "missing") is None, (
         f"{_where(init)} no longer sets self.run_task = None in {VERSIONS}: "
         "GraphQLWSConsumer.disconnect reads it to tell a socket refused before Strawberry ran"

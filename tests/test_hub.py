@@ -151,3 +151,30 @@ async def test_the_hubs_tasks_do_not_keep_the_first_subscribers_context(
     finally:
         hub.discard(sink, "products", Action.ALL_ACTIONS, None)
         await hub.leave("products")
+
+
+def completes_at_once(coroutine: Any) -> bool:
+    """Whether ``coroutine`` runs to its end without waiting for anything (it is closed if
+    not)."""
+    try:
+        coroutine.send(None)
+    except StopIteration:
+        return True
+    coroutine.close()
+    return False
+
+
+async def test_a_join_or_leave_that_changes_no_membership_does_not_wait() -> None:
+    """A subscribe to a stream the process is already a member of takes the reference at once
+    (no task, nothing awaited); so does a leave that is not the last."""
+    hub = get_hub()
+    await hub.join("products")
+    sink = RecordingSink()
+    assert completes_at_once(hub.join("products", sink)), "the second join waited"
+    assert hub.state().references == {"products": 2}
+    assert hub.state().subscriptions == {"products": 1}
+    assert completes_at_once(hub.leave("products")), "a leave that is not the last waited"
+    hub.discard(sink, "products", Action.ALL_ACTIONS, None)
+    assert hub.state().references == {"products": 1}
+    await hub.leave("products")
+    assert "products" not in hub.state().references

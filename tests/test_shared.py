@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 from collections import deque
@@ -198,3 +199,48 @@ async def test_a_long_lived_shared_operation_keeps_nothing_per_event(
     (sink,) = direct_sinks("categories")
     # Test-only seam: the executor's memo is where graphql-core kept every event's fields.
     assert len(sink.operation.executor._relevant_sub_fields) == 0
+
+
+def operation_tasks() -> list[asyncio.Task[Any]]:
+    """The tasks running a graphql-transport-ws operation (Strawberry's ``run_operation``)."""
+    return [
+        task
+        for task in asyncio.all_tasks()
+        if getattr(task.get_coro(), "__qualname__", "").endswith("run_operation")
+    ]
+
+
+async def test_a_held_subscription_keeps_no_task_and_ends_with_its_connection(
+    clients: list[AnyClient],
+) -> None:
+    """graphql-transport-ws: once the hub holds a shared subscription, its operation's task
+    ends (no task, coroutine or executor per subscription) and no ``complete`` is sent; the
+    subscription still gets its events, and goes with the connection."""
+    client = await connect(clients)
+    for number in range(20):
+        await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id=f"op{number}")
+    await wait_subscribed("categories", 20)
+    await ping(client)  # nothing (no complete) was sent for the 20 operations
+    await wait_until(lambda: not operation_tasks(), "the operations' tasks to end")
+    await Category.objects.acreate(name="held")
+    received = {(await client.receive())["id"] for _ in range(20)}
+    assert received == {f"op{number}" for number in range(20)}
+    await client.disconnect()
+    await wait_until(
+        lambda: "categories" not in get_hub().state().references,
+        "the held subscriptions to go with the connection",
+    )
+    assert not direct_sinks("categories")
+
+
+async def test_a_held_operations_id_is_in_use_until_it_is_completed(
+    clients: list[AnyClient],
+) -> None:
+    """A held operation is still the connection's: its id cannot be reused before the client
+    completes it (4409), as for any running operation."""
+    client = await connect(clients)
+    await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="one")
+    await wait_subscribed("categories")
+    await client.subscribe(BY_NAME, {"action": "CREATE"}, operation_id="one")
+    code, reason = await client.receive_close()
+    assert (code, reason) == (4409, "Subscriber for one already exists")
