@@ -71,8 +71,10 @@ def _once_listening(
 
     async def receive_once_listening() -> dict[str, Any]:
         if not listen.done():
-            # Shielded: the consumer's end cancels this wait, not the future its name sets.
-            await asyncio.shield(listen)
+            # Not shielded (a shield is one more future per socket): the consumer's end cancels
+            # this wait and with it ``listen``, which no one else awaits, and which reading
+            # ``channel_name`` then leaves as it is.
+            await listen
         return await receive()
 
     return receive_once_listening

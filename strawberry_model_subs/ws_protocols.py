@@ -171,11 +171,29 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._timer: asyncio.TimerHandle | None = None
+        self._init_timer: asyncio.TimerHandle | None = None
         self._interval = 0.0
         self._closing: asyncio.Task[None] | None = None
         self._host: OperationHost | None = None
         #: Whether anything arrived from the client since the last ping.
         self.heard = False
+
+    def on_request_accepted(self) -> None:
+        """Close with 4408 a connection whose ``connection_init`` does not come within
+        ``connection_init_wait_timeout``, as Strawberry does, with a timer instead of its task
+        (a task cancelled by the init stays in memory for the connection's life)."""
+        self._init_timer = asyncio.get_running_loop().call_later(
+            self.connection_init_wait_timeout.total_seconds(), self._init_timed_out
+        )
+
+    def _init_timed_out(self) -> None:
+        self._init_timer = None
+        if self.connection_init_received:
+            return
+        self.connection_timed_out = True
+        self._closing = asyncio.get_running_loop().create_task(
+            self.websocket.close(code=4408, reason="Connection initialisation timeout")
+        )
 
     async def handle_message(self, message: Message) -> None:
         """Note the peer is alive, refuse a malformed message with 4400, else handle it."""
@@ -188,11 +206,10 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
 
     async def handle_connection_init(self, message: Any) -> None:
         """Acknowledge as Strawberry does, then start pinging if the view asks for it."""
+        if self._init_timer is not None and not self.connection_timed_out:
+            self._init_timer.cancel()
+            self._init_timer = None
         await super().handle_connection_init(message)
-        timeout = self.connection_init_timeout_task
-        if timeout is not None and timeout.done():
-            # Cancelled by the init: a finished task kept for the connection's life is memory.
-            self.connection_init_timeout_task = None
         host = self._host = host_of(self.view)
         if host is None or not host.ping_interval:
             return
@@ -242,9 +259,10 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
 
     async def shutdown(self) -> None:
         """Stop pinging, then shut the handler down as Strawberry does."""
-        timer, self._timer = self._timer, None
-        if timer is not None:
-            timer.cancel()
+        for timer in (self._timer, self._init_timer):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._init_timer = None
         await super().shutdown()
 
 

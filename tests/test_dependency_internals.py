@@ -154,6 +154,7 @@ OVERRIDES = [
         PingingGraphQLTransportWSHandler,
         [
             "handle_message",
+            "on_request_accepted",
             "handle_connection_init",
             "run_operation",
             "shutdown",
@@ -319,9 +320,9 @@ CALLS: list[tuple[type, str, str, str]] = [
     ),
     (
         BaseGraphQLTransportWSHandler,
-        "handle_connection_init",
-        "self.connection_init_timeout_task.cancel",
-        "the init's timeout task is cancelled by the init, and then dropped by the handler",
+        "handle",
+        "self.on_request_accepted",
+        "the init's timeout starts (the handler's timer in place of Strawberry's task)",
     ),
     (
         ChannelsWebSocketAdapter,

@@ -4,6 +4,8 @@ of typed subscriptions (Strawberry's ``QueryDepthLimiter``), and origins (Channe
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +21,7 @@ from strawberry.extensions import QueryDepthLimiter
 from strawberry_model_subs import session as session_module
 from strawberry_model_subs import subscription_type
 from strawberry_model_subs.consumers import GraphQLWSConsumer
-from strawberry_model_subs.testing import StreamClient, Subprotocol, control_document
+from strawberry_model_subs.testing import StreamClient, Subprotocol, TypedClient, control_document
 from tests.conftest import AnyClient, make_user, session_headers, typed_client, wait_subscribed
 from tests.testapp.asgi import application
 from tests.testapp.models import Category, Everything, Product
@@ -338,3 +340,27 @@ async def test_consumer_allowed_origins_accepts_a_listed_origin_on_both_protocol
     async with StreamClient(consumer, headers=headers) as client:
         assert client.channel_id
     await typed_client(clients, consumer, headers=headers)
+
+
+# -- connection_init ------------------------------------------------------------------------------
+
+
+async def test_a_graphql_transport_ws_client_that_never_inits_is_closed_with_4408(
+    clients: list[AnyClient],
+) -> None:
+    patient = AuthMiddlewareStack(
+        GraphQLWSConsumer.as_asgi(
+            schema=strawberry.Schema(query=Query, subscription=subscription_type()),
+            connection_init_wait_timeout=dt.timedelta(seconds=0.2),
+        )
+    )
+    silent = TypedClient(patient)
+    clients.append(silent)
+    await silent.handshake()
+    assert await silent.receive_close() == (4408, "Connection initialisation timeout")
+    prompt = await typed_client(clients, patient)  # acknowledged: connection_init in time
+    await prompt.subscribe("subscription { categoryChanged { data { name } } }", operation_id="1")
+    await wait_subscribed("categories")
+    await asyncio.sleep(0.3)  # not a wait for anything: the timeout passes, and must not fire
+    await Category.objects.acreate(name="still open")
+    assert (await prompt.receive())["id"] == "1"
