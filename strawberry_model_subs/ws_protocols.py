@@ -31,6 +31,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Messag
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 from strawberry.types.graphql import OperationType
 
+from .deadlines import Deadlines
 from .frames import request_problem
 from .outbox import Outbox
 from .shared import DIRECT, DirectTarget
@@ -165,13 +166,17 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
     through its ``operation_outbox()``.
     """
 
-    # Timers rather than a task: a task sleeping on every idle connection costs kilobytes each,
-    # and the garbage collector scans it.
+    # A deadline (see ``deadlines``) rather than a task or a loop timer of its own: a task
+    # sleeping on every idle connection costs kilobytes each and the garbage collector scans it,
+    # and a uvloop timer is 600 bytes. One deadline at a time: the init's, then pings and pongs.
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._timer: asyncio.TimerHandle | None = None
-        self._init_timer: asyncio.TimerHandle | None = None
+        self._deadlines: Deadlines | None = None
+        #: What the handler's deadline is for (None: nothing).
+        self._waiting_for: Literal["init", "ping", "pong"] | None = None
+        #: The deadline's tick (kept by ``Deadlines``).
+        self.due_tick: int | None = None
         self._interval = 0.0
         self._closing: asyncio.Task[None] | None = None
         self._host: OperationHost | None = None
@@ -180,14 +185,27 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
 
     def on_request_accepted(self) -> None:
         """Close with 4408 a connection whose ``connection_init`` does not come within
-        ``connection_init_wait_timeout``, as Strawberry does, with a timer instead of its task
-        (a task cancelled by the init stays in memory for the connection's life)."""
-        self._init_timer = asyncio.get_running_loop().call_later(
-            self.connection_init_wait_timeout.total_seconds(), self._init_timed_out
-        )
+        ``connection_init_wait_timeout``, as Strawberry does, with a deadline instead of its
+        task (a task cancelled by the init stays in memory for the connection's life)."""
+        self._deadlines = Deadlines.of_running_loop()
+        self._wait_for("init", self.connection_init_wait_timeout.total_seconds())
+
+    def _wait_for(self, what: Literal["init", "ping", "pong"], delay: float) -> None:
+        assert self._deadlines is not None  # set as the socket is accepted
+        self._waiting_for = what
+        self._deadlines.set(self, delay)
+
+    def due(self) -> None:
+        """The deadline came: the init's timeout, a ping to send, or a ping's answer missed."""
+        waiting, self._waiting_for = self._waiting_for, None
+        if waiting == "init":
+            self._init_timed_out()
+        elif waiting == "ping":
+            self._ping()
+        elif waiting == "pong":
+            self._check_pong()
 
     def _init_timed_out(self) -> None:
-        self._init_timer = None
         if self.connection_init_received:
             return
         self.connection_timed_out = True
@@ -206,36 +224,32 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
 
     async def handle_connection_init(self, message: Any) -> None:
         """Acknowledge as Strawberry does, then start pinging if the view asks for it."""
-        if self._init_timer is not None and not self.connection_timed_out:
-            self._init_timer.cancel()
-            self._init_timer = None
+        if self._waiting_for == "init" and self._deadlines is not None:
+            self._deadlines.cancel(self)
+            self._waiting_for = None
         await super().handle_connection_init(message)
         host = self._host = host_of(self.view)
-        if host is None or not host.ping_interval:
+        if host is None or not host.ping_interval or self._deadlines is None:
             return
-        if self.connection_acknowledged and self._timer is None:
+        if self.connection_acknowledged and self._waiting_for is None:
             self._interval = host.ping_interval
-            self._timer = asyncio.get_running_loop().call_later(self._interval, self._ping)
+            self._wait_for("ping", self._interval)
 
     def _ping(self) -> None:
         assert self._host is not None  # pings start only with a host
         self.heard = False
         self._host.operation_outbox().push('{"type":"ping"}')
-        self._timer = asyncio.get_running_loop().call_later(
-            self._host.ping_timeout, self._check_pong
-        )
+        self._wait_for("pong", self._host.ping_timeout)
 
     def _check_pong(self) -> None:
         if not self.heard:
-            self._timer = None
             self._closing = asyncio.get_running_loop().create_task(
                 self.websocket.close(code=PONG_TIMEOUT_CLOSE_CODE, reason="Pong timeout")
             )
             return
         # The next ping ``ping_interval`` after the last one.
         assert self._host is not None
-        delay = max(0.0, self._interval - self._host.ping_timeout)
-        self._timer = asyncio.get_running_loop().call_later(delay, self._ping)
+        self._wait_for("ping", max(0.0, self._interval - self._host.ping_timeout))
 
     async def run_operation(self, operation: Any) -> None:
         """Run the operation, its results written straight to the socket where shared. A
@@ -259,10 +273,9 @@ class PingingGraphQLTransportWSHandler(DirectOperations, BaseGraphQLTransportWSH
 
     async def shutdown(self) -> None:
         """Stop pinging, then shut the handler down as Strawberry does."""
-        for timer in (self._timer, self._init_timer):
-            if timer is not None:
-                timer.cancel()
-        self._timer = self._init_timer = None
+        self._waiting_for = None
+        if self._deadlines is not None:
+            self._deadlines.cancel(self)
         await super().shutdown()
 
 
