@@ -65,6 +65,9 @@ class Settings:
     HISTORY_SIZE: int = 10000
     #: Seconds an event is kept in its stream's history.
     HISTORY_TTL: float = 300.0
+    #: Seconds between two closings, as websocket messages arrive, of the database connections
+    #: too old (``CONN_MAX_AGE``) or broken (0: before every message, as Channels' consumers).
+    OLD_CONNECTIONS_INTERVAL: float = 1.0
 
 
 _cached: Settings | None = None

@@ -21,6 +21,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .exceptions import CursorInvalid
 
@@ -67,3 +68,11 @@ def parse_cursor(text: object) -> Cursor:
     if match is None:
         raise CursorInvalid(f"the cursor {text!r} is not one this server gave out")
     return Cursor(match.group(1), (int(match.group(2)), int(match.group(3))))
+
+
+@lru_cache(maxsize=8192)
+def event_cursor(text: str) -> Cursor:
+    """The cursor of an event this library published (:func:`parse_cursor`, remembered): the
+    same events' cursors are read again for every subscriber a replay or a seam concerns.
+    Not for a client's cursor, which :func:`parse_cursor` checks."""
+    return parse_cursor(text)

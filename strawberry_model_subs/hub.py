@@ -25,7 +25,7 @@ from types import MappingProxyType
 from typing import Any, Protocol
 
 from .conf import get_settings
-from .cursors import Offset, parse_cursor
+from .cursors import Offset, event_cursor
 from .events import BATCH_MESSAGE_TYPE, EVENT_MESSAGE_TYPE, Action, Event, decode_event, group_name
 from .filters import FilterField, Where
 from .frames import merge_fields
@@ -483,7 +483,7 @@ class Hub:
         """Keep ``events`` of ``stream`` (given to ``sink`` from the history) from reaching
         ``sink`` again live: an event in the history may still be on its way to this process.
         Forgotten once an event past them arrives for ``sink``."""
-        places = [(c.epoch, c.offset) for c in (parse_cursor(e.cursor) for e in events if e.cursor)]
+        places = [(c.epoch, c.offset) for c in (event_cursor(e.cursor) for e in events if e.cursor)]
         if places:
             epoch = places[-1][0]
             offsets = frozenset(offset for e, offset in places if e == epoch)
@@ -495,7 +495,7 @@ class Hub:
         if given is None:
             return False
         if event.cursor is not None:
-            cursor = parse_cursor(event.cursor)
+            cursor = event_cursor(event.cursor)
             if cursor.epoch == given[0] and cursor.offset <= given[2]:
                 return cursor.offset in given[1]
         del self.given[key]  # past them: nothing given can come any more

@@ -136,14 +136,15 @@ def anonymous() -> Any:
 def check_subscribe(registration: Guarded, user: Any, fields: list[str] | None) -> None:
     """Refuse (PermissionDenied) a subscription ``user`` may not make, or fields it may not read."""
     rules = registration.rules
-    request, view = SubscriptionRequest(user), SubscriptionView(registration)
-    for cls in rules.permission_classes:
-        permission = cls()
-        if not permission.has_permission(request, view):  # type: ignore[arg-type]
-            reason = getattr(permission, "message", None) or "you may not subscribe to it"
-            raise PermissionDenied(
-                f"permission denied for stream {registration.stream!r}: {reason}"
-            )
+    if rules.permission_classes:  # no view or queryset made for a stream without classes
+        request, view = SubscriptionRequest(user), SubscriptionView(registration)
+        for cls in rules.permission_classes:
+            permission = cls()
+            if not permission.has_permission(request, view):  # type: ignore[arg-type]
+                reason = getattr(permission, "message", None) or "you may not subscribe to it"
+                raise PermissionDenied(
+                    f"permission denied for stream {registration.stream!r}: {reason}"
+                )
     allowed = allowed_fields(registration, user)
     if allowed is not None and fields is not None:
         forbidden = [f for f in fields if f not in allowed]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .conf import get_settings
-from .cursors import Cursor, Offset, parse_cursor
+from .cursors import Cursor, Offset, event_cursor
 from .events import Action, Event, decode_event
 from .exceptions import NotRegisteredError, SyncOnlyError
 from .frames import merge_fields
@@ -152,7 +152,7 @@ def _as_seen(
 def _place(event: Event) -> tuple[str, Offset] | None:
     if event.cursor is None:
         return None
-    cursor = parse_cursor(event.cursor)
+    cursor = event_cursor(event.cursor)
     return cursor.epoch, cursor.offset
 
 

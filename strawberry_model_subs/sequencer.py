@@ -23,7 +23,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .cursors import Offset, format_offset, parse_cursor, parse_offset
+from .cursors import Offset, event_cursor, format_offset, parse_offset
 from .events import Event, decode_event
 from .history import read_range
 from .layers import ChannelLayer
@@ -76,7 +76,7 @@ class Sequencer:
         if state is None or event.cursor is None or event.prev is None:
             self._deliver(event)
             return
-        cursor = parse_cursor(event.cursor)
+        cursor = event_cursor(event.cursor)
         prev = parse_offset(event.prev)
         if cursor.epoch != state.epoch:
             if cursor.epoch < state.epoch:
@@ -144,7 +144,7 @@ class Sequencer:
         for message in missing:
             event = decode_event(message)
             assert event.cursor is not None  # the history gives every entry its cursor
-            offset = parse_cursor(event.cursor).offset
+            offset = event_cursor(event.cursor).offset
             if offset > state.last:
                 self._hand_on(stream, state, offset, event)
         # Held ahead of a gap this read did not cover (they came while it ran): wait for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator
 
 import pytest
@@ -10,7 +11,7 @@ from channels.layers import InMemoryChannelLayer
 from channels.testing import WebsocketCommunicator
 from django.test import AsyncClient, override_settings
 
-from strawberry_model_subs import control
+from strawberry_model_subs import consumers, control
 from strawberry_model_subs.control import CHANNEL_NAME_RE, held_sockets
 from strawberry_model_subs.events import Action
 from strawberry_model_subs.exceptions import ControlError
@@ -484,3 +485,44 @@ async def test_other_subscriptions_over_http_are_still_refused(async_client: Asy
     )
     assert response.status_code == 400
     assert b"graphql-transport-ws" in response.content
+
+
+@pytest.fixture
+def closings(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every closing of the old database connections the consumer asks for, counted."""
+    calls: list[int] = []
+
+    async def counting() -> None:
+        calls.append(1)
+
+    # Test-only seam: Channels' closing of old connections (a thread hop), counted.
+    monkeypatch.setattr(consumers, "aclose_old_connections", counting)
+    monkeypatch.setattr(consumers, "_old_connections_closed_at", -math.inf)
+    return calls
+
+
+async def run_control_operations(count: int) -> None:
+    """Connect a stream socket and run ``count`` subscribes on it."""
+    client = StreamClient(application)
+    try:
+        await client.connect()
+        for _ in range(count):
+            assert (await client.subscribe("products", "CREATE"))["ok"]
+    finally:
+        await client.disconnect()
+
+
+@override_settings(STRAWBERRY_MODEL_SUBS={"OLD_CONNECTIONS_INTERVAL": 3600})
+async def test_old_database_connections_are_closed_at_most_once_an_interval(
+    closings: list[int],
+) -> None:
+    await run_control_operations(5)
+    assert closings == [1]  # 6 messages within the interval, one closing
+
+
+@override_settings(STRAWBERRY_MODEL_SUBS={"OLD_CONNECTIONS_INTERVAL": 0})
+async def test_an_interval_of_0_closes_old_database_connections_before_every_message(
+    closings: list[int],
+) -> None:
+    await run_control_operations(5)
+    assert len(closings) >= 6  # the connect, 5 control operations (and the disconnect)

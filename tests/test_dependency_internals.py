@@ -360,6 +360,19 @@ CALLS: list[tuple[type, str, str, str]] = [
         "self.execute_single",
         "GraphQLView.execute_single runs the control operations over HTTP",
     ),
+    (
+        AsyncConsumer,
+        "dispatch",
+        "aclose_old_connections",
+        "the consumer's dispatch does what Channels' does before a websocket message's handler "
+        "(now and then: close_old_connections_now_and_then)",
+    ),
+    (
+        AsyncConsumer,
+        "dispatch",
+        "get_handler_name",
+        "the consumer's dispatch finds a websocket message's handler as Channels' does",
+    ),
 ]
 
 

@@ -14,4 +14,5 @@ STRAWBERRY_MODEL_SUBS = {
     "PUBLISH_EXIT_TIMEOUT": 5.0,  # seconds an exiting process waits for its events to go out
     "HISTORY_SIZE": 10000,  # events kept per stream for resuming subscribers (0: none, no cursors)
     "HISTORY_TTL": 300.0,  # seconds an event is kept in its stream's history
+    "OLD_CONNECTIONS_INTERVAL": 1.0,  # seconds between closings of stale DB connections
 }
