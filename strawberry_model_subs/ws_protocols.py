@@ -87,7 +87,17 @@ class OperationHost(Protocol):
 def host_of(view: object) -> OperationHost | None:
     """``view`` (Strawberry's ``self.view``) as an :class:`OperationHost`, or None when it is
     another consumer: its operations then run exactly as Strawberry runs them, with no pings."""
-    return view if isinstance(view, OperationHost) else None
+    kind = type(view)
+    hosts = _hosts.get(kind)
+    if hosts is None:
+        # A runtime protocol check inspects the class's attributes: once per class, not per
+        # operation.
+        hosts = _hosts[kind] = isinstance(view, OperationHost)
+    return view if hosts else None  # type: ignore[return-value]  # checked for its class
+
+
+#: Whether instances of a class are :class:`OperationHost`\ s (see :func:`host_of`).
+_hosts: dict[type, bool] = {}
 
 
 class DirectOperations:
