@@ -571,6 +571,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         data = {"error": "no private redis-server could be started (the run restarts it)"}
     else:
         pg: PrivatePostgres | None = None
+        shared_pg = restarts.PG
         with workspace() as workdir:
             try:
                 pg = PrivatePostgres()
@@ -580,6 +581,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             except RunError as exc:
                 data = {"error": str(exc)}
             finally:
+                # The tables run after this one (in the same process) use the shared cluster.
+                restarts.PG = shared_pg
                 if pg is not None:
                     pg.remove()
     data.update(n=args.n, rate=args.rate, duration_s=now() - started, quick=args.quick)

@@ -175,7 +175,7 @@ class Receiver:
         from strawberry_model_subs.hub import get_hub
 
         hub = get_hub()
-        await hub.join(self.stream, self, (Action.ALL_ACTIONS, None))
+        await hub.join(self.stream, self, (Action.ALL_ACTIONS, None, None))
         self._ready.set()
         try:
             await asyncio.Event().wait()
