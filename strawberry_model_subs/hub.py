@@ -295,10 +295,7 @@ class Hub:
         if self.refs[stream] > 0 and not self._lock.locked() and self._receiving():
             # Already a member, and no join or leave under way: nothing to await, so no task
             # (the common case of a subscribe: one task and shield fewer per subscriber).
-            self.refs[stream] += 1
-            if sink is not None:
-                action, pk, where = key
-                self.add(sink, stream, action, pk, fields, where)
+            self._take(stream, sink, key, fields)
             return
         task = self._detach(self._join(stream, sink, key, fields))
         try:
@@ -322,6 +319,13 @@ class Hub:
             self.refs[stream] -= 1  # not the last reference: no group to leave, nothing to await
             return
         await asyncio.shield(self._detach(self._leave(stream)))
+
+    def _take(self, stream: str, sink: Sink | None, key: Key, fields: Fields) -> None:
+        """One more reference on ``stream`` (a member already), and ``sink``'s subscription."""
+        self.refs[stream] += 1
+        if sink is not None:
+            action, pk, where = key
+            self.add(sink, stream, action, pk, fields, where)
 
     def _receiving(self) -> bool:
         return self.task is not None and not self.task.done()
@@ -357,10 +361,7 @@ class Hub:
                     with contextlib.suppress(Exception):
                         await self.layer.group_discard(self.group(stream), self.channel)
                     raise
-            self.refs[stream] += 1
-            if sink is not None:
-                action, pk, where = key
-                self.add(sink, stream, action, pk, fields, where)
+            self._take(stream, sink, key, fields)
             if self.task is None or self.task.done():
                 self.task = _create_task(self._run(), name=HUB_TASK_NAME)
 
